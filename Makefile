@@ -1,0 +1,35 @@
+# Set-up and checks. `make demo` and `make test` create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The torch to install when .venv has none. 2.13.0 is a normal PyPI release (CUDA build on
+# Linux); on the project's CI machines the same pin resolves to a local CPU wheel.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install demo test lint presets bench clean
+
+$(BIN)/mst-live: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+install: $(BIN)/mst-live
+
+demo: install
+	$(BIN)/mst-live demo --out out
+
+lint: install
+	$(BIN)/ruff check mst_live tests scripts
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+presets: install
+	$(BIN)/python scripts/make_presets.py
+
+bench: install
+	$(BIN)/python scripts/bench_foundation.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,198 @@
+"""The command line: parses, calls the library, prints. Errors become one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .errors import MstError, ParameterError
+
+DEMO_CLIP = Path(__file__).resolve().parent.parent / "presets" / "demo.flac"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _settings_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("analysis and network (must match wherever the preset is used)")
+    g.add_argument("--sample-rate", type=int, default=22050)
+    g.add_argument("--n-fft", type=int, default=2048)
+    g.add_argument("--hop", type=int, default=512)
+    g.add_argument("--filters", type=int, default=4000)
+    g.add_argument("--width", type=int, default=11)
+    g.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mst-live",
+        description="Real-time music style transfer: hear what you play in the style of other music.",
+    )
+    parser.add_argument("--version", action="version", version="mst-live 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    pp = sub.add_parser("preset", help="build or inspect style presets")
+    psub = pp.add_subparsers(dest="preset_command", metavar="ACTION", parser_class=_Parser)
+    pb = psub.add_parser("build", help="build a preset from style tracks (files or folders)")
+    pb.add_argument("styles", nargs="+", metavar="STYLE", help="audio files or folders of them")
+    pb.add_argument("-o", "--output", required=True, help="preset file to write (.npz)")
+    pb.add_argument("--energy", type=float, default=0.9999, help="fraction of the Gram's energy kept (0.9999)")
+    pb.add_argument("--quiet", action="store_true", help="no progress bar")
+    _settings_args(pb)
+    pi = psub.add_parser("info", help="print everything a preset holds")
+    pi.add_argument("preset", help="preset file or shipped preset name")
+
+    pt = sub.add_parser("transfer", help="offline whole-clip transfer (the quality reference)")
+    pt.add_argument("content", help="audio file to restyle")
+    pt.add_argument("--preset", required=True, help="preset file or shipped preset name (jazz, ...)")
+    pt.add_argument("-o", "--output", required=True, help="audio file to write (wav, flac, ogg)")
+    _transfer_args(pt)
+
+    pd = sub.add_parser("demo", help="run the main job on the shipped preset and demo clip")
+    pd.add_argument("--out", default="out", help="folder for the results (out/)")
+    pd.add_argument("--preset", default="jazz", help="preset (jazz)")
+    _transfer_args(pd, iters=100)
+    return parser
+
+
+def _transfer_args(p: argparse.ArgumentParser, *, iters: int = 300) -> None:
+    p.add_argument("--iters", type=int, default=iters, help=f"L-BFGS iterations ({iters})")
+    p.add_argument("--phase-iters", type=int, default=100, help="Griffin-Lim iterations (100)")
+    p.add_argument("--style-weight", type=float, default=1.0, help="style term weight (1.0)")
+    p.add_argument("--content-weight", type=float, default=1e-2, help="content term weight α (0.01)")
+    p.add_argument("--init", choices=("content", "noise"), default="content", help="start from (content)")
+    p.add_argument("--picture", help="also write a spectrogram picture (PNG)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise ParameterError(f"--device {name!r} must be cpu, cuda or auto")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("--device cuda: no CUDA device is available (try --device auto)")
+    return name
+
+
+def _cmd_preset_build(args: argparse.Namespace) -> int:
+    from .build import build_preset
+    from .settings import Settings
+    from .ui.progress import progress_bar
+
+    settings = Settings(
+        sample_rate=args.sample_rate, n_fft=args.n_fft, hop_length=args.hop,
+        n_filters=args.filters, width=args.width, seed=args.seed,
+    )
+    out = Path(args.output)
+    if out.suffix != ".npz":
+        raise ParameterError(f"-o {out}: a preset file must end in .npz")
+    if not out.parent.exists():
+        raise ParameterError(f"-o {out}: folder {out.parent} does not exist")
+    t0 = time.perf_counter()
+    with progress_bar("building preset", quiet=args.quiet) as update:
+        preset = build_preset(args.styles, settings=settings, energy=args.energy, progress=update)
+    preset.save(out)
+    took = time.perf_counter() - t0
+    audio_s = preset.n_frames * settings.hop_length / settings.sample_rate
+    print(f"wrote {out}: rank {preset.rank}, {out.stat().st_size / 1024:.0f} KiB, "
+          f"{audio_s:.1f} s of style in {took:.1f} s ({audio_s / took:.0f}x real time)")
+    return 0
+
+
+def _cmd_preset_info(args: argparse.Namespace) -> int:
+    from .preset import load_preset, resolve_preset_path
+
+    print(load_preset(resolve_preset_path(args.preset)).describe())
+    return 0
+
+
+def _run_transfer(content_path: str, preset_name: str, output: Path, args: argparse.Namespace) -> int:
+    from .features import log_magnitude  # noqa: F401  (imports torch before timing starts)
+    from .io.files import read_mono, write_audio
+    from .preset import load_preset, resolve_preset_path
+    from .transfer import transfer
+    from .ui.progress import progress_bar
+
+    preset = load_preset(resolve_preset_path(preset_name))
+    if output.suffix.lower() not in (".wav", ".flac", ".ogg"):
+        raise ParameterError(f"-o {output}: use a .wav, .flac or .ogg ending")
+    if not output.parent.exists():
+        raise ParameterError(f"-o {output}: folder {output.parent} does not exist")
+    device = _resolve_device(args.device)
+    content = read_mono(content_path, preset.settings.sample_rate)
+    t0 = time.perf_counter()
+    with progress_bar(f"transfer to {preset.name}", quiet=args.quiet) as update:
+        result = transfer(
+            content, preset, n_iter=args.iters, style_weight=args.style_weight,
+            content_weight=args.content_weight, init=args.init, phase_iters=args.phase_iters,
+            device=device, progress=update,
+        )
+    write_audio(output, result.audio, preset.settings.sample_rate)
+    took = time.perf_counter() - t0
+    dur = result.audio.size / preset.settings.sample_rate
+    if args.picture:
+        from .ui.plot import spectrogram_picture
+
+        style_mag = None
+        panels = [("content", result.content_magnitude), ("output", result.magnitude)]
+        if style_mag is not None:
+            panels.insert(1, ("style", style_mag))
+        spectrogram_picture(args.picture, panels, sample_rate=preset.settings.sample_rate,
+                            hop_length=preset.settings.hop_length)
+    state = "interrupted; wrote what was done" if result.interrupted else "done"
+    print(f"{state}: {output} ({dur:.1f} s of audio, {result.evaluations} evaluations, {took:.1f} s)")
+    return 130 if result.interrupted else 0
+
+
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    return _run_transfer(args.content, args.preset, Path(args.output), args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.picture is None:
+        args.picture = str(out / "demo.png")
+    print(f"demo: {DEMO_CLIP.name} in the style of preset '{args.preset}' -> {out}/demo.wav, {args.picture}")
+    return _run_transfer(str(DEMO_CLIP), args.preset, out / "demo.wav", args)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    handlers = {
+        ("preset", "build"): _cmd_preset_build,
+        ("preset", "info"): _cmd_preset_info,
+        ("transfer", None): _cmd_transfer,
+        ("demo", None): _cmd_demo,
+    }
+    key = (args.command, getattr(args, "preset_command", None))
+    handler = handlers.get(key)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return handler(args)
+    except MstError as exc:
+        print(f"mst-live: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mst-live: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("mst-live: error: out of memory (try a shorter input or smaller settings)", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Signal processing: STFT framing, phase reconstruction, levels."""

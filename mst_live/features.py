@@ -1,0 +1,118 @@
+"""The seeded random conv network whose feature statistics define style."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import torch
+
+from .settings import Settings
+
+_LN2 = 0.6931471805599453
+_SQRT_HALF = 0.7071067811865476
+_ATANH_COEFFS = tuple(1.0 / (2 * n + 1) for n in range(13))
+
+
+def _log_unit(s: np.ndarray) -> np.ndarray:
+    """Natural log of values in (0, 1) using only correctly rounded IEEE operations.
+
+    numpy's own log may use vendor SIMD code that differs by an ulp between CPUs; frexp,
+    +, *, / are exact or correctly rounded everywhere, so this gives the same bits on every
+    machine. Accuracy is about 1e-16 relative, far below float32 resolution.
+    """
+    m, e = np.frexp(s)
+    low = m < _SQRT_HALF
+    m = np.where(low, m * 2.0, m)
+    e = e - low.astype(e.dtype)
+    x = (m - 1.0) / (m + 1.0)
+    x2 = x * x
+    acc = np.full_like(x, _ATANH_COEFFS[-1])
+    for c in _ATANH_COEFFS[-2::-1]:
+        acc = acc * x2 + c
+    return 2.0 * x * acc + e.astype(np.float64) * _LN2
+
+
+def seeded_normal(n: int, seed: int) -> np.ndarray:
+    """``n`` standard normal float64 values, bit-identical on every machine and numpy version.
+
+    The generator: numpy's PCG64 bit generator (its raw stream is a stable, documented
+    guarantee) gives 53-bit uniforms u, v in [-1, 1); pairs with 0 < s = u^2 + v^2 < 1 are
+    kept and mapped by the Marsaglia polar method, z = u * sqrt(-2 ln s / s), with the log
+    computed by `_log_unit`. Values are produced in pairs (u-part, v-part) in stream order.
+    """
+    bitgen = np.random.PCG64(seed)
+    out = np.empty(n, dtype=np.float64)
+    filled = 0
+    while filled < n:
+        pairs = min(1 << 22, max(1024, int((n - filled) * 0.66) + 64))
+        raw = bitgen.random_raw(2 * pairs)
+        u = (raw >> np.uint64(11)).astype(np.float64) * (2.0**-53) * 2.0 - 1.0
+        a = u[0::2]
+        b = u[1::2]
+        s = a * a + b * b
+        ok = (s > 0.0) & (s < 1.0)
+        a, b, s = a[ok], b[ok], s[ok]
+        f = np.sqrt((-2.0 * _log_unit(s)) / s)
+        z = np.empty(2 * a.size, dtype=np.float64)
+        z[0::2] = a * f
+        z[1::2] = b * f
+        take = min(z.size, n - filled)
+        out[filled : filled + take] = z[:take]
+        filled += take
+    return out
+
+
+def network_weights(settings: Settings) -> np.ndarray:
+    """The conv weights, shape (n_filters, n_bins, width), float32, C order, from the seed."""
+    shape = (settings.n_filters, settings.n_bins, settings.width)
+    z = seeded_normal(math.prod(shape), settings.seed)
+    return (z * settings.sigma).astype(np.float32).reshape(shape)
+
+
+def weights_checksum(weights: np.ndarray) -> str:
+    """Short SHA-256 of the little-endian float32 weight bytes, stored in every preset."""
+    data = np.ascontiguousarray(weights, dtype="<f4").tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def log_magnitude(magnitude: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """The spectrogram the network sees: log1p of the STFT magnitude."""
+    if isinstance(magnitude, torch.Tensor):
+        return torch.log1p(magnitude)
+    return np.log1p(magnitude)
+
+
+class FeatureNet:
+    """One conv1d over time, frequency bins as channels, no bias, ReLU, 'valid' padding.
+
+    Valid padding means a chunk with ``width - 1`` frames of left context gives exactly the
+    features of the whole signal, which is what makes chunked preset builds and streaming
+    blocks agree with whole-clip processing.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.settings = settings
+        weights = network_weights(settings)
+        self.checksum = weights_checksum(weights)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.weight = torch.from_numpy(weights).to(device=self.device, dtype=dtype)
+
+    @property
+    def context(self) -> int:
+        """Frames of left context one output frame needs beyond itself."""
+        return self.settings.width - 1
+
+    def __call__(self, logmag: torch.Tensor) -> torch.Tensor:
+        """Features (n_filters, T - width + 1) of a log spectrogram (n_bins, T)."""
+        x = logmag.to(device=self.device, dtype=self.dtype)
+        y = torch.nn.functional.conv1d(x.unsqueeze(0), self.weight)[0]
+        return torch.relu(y)

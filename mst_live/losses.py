@@ -1,0 +1,46 @@
+"""Content and style terms; the style term never forms a C x C Gram of the input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class StyleTarget:
+    """A style Gram G_s = W Wᵀ held as its factor W = U Λ^½ (C x r), plus ‖G_s‖²_F.
+
+    A mixture of two styles a·G_A + b·G_B is again W Wᵀ with W = [√a W_A, √b W_B], which is
+    what makes live morphing between presets cheap.
+    """
+
+    factor: torch.Tensor
+    sq_norm: torch.Tensor
+
+    @classmethod
+    def from_eig(cls, basis: torch.Tensor, eigenvalues: torch.Tensor, sq_norm: float) -> StyleTarget:
+        factor = basis * torch.sqrt(torch.clamp(eigenvalues, min=0)).unsqueeze(0)
+        return cls(factor=factor, sq_norm=torch.as_tensor(sq_norm, dtype=factor.dtype, device=factor.device))
+
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> StyleTarget:
+        return StyleTarget(self.factor.to(device=device, dtype=dtype), self.sq_norm.to(device=device, dtype=dtype))
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """The C x C Gram F·Fᵀ / T. Only for tests and small reference computations."""
+    return features @ features.T / features.shape[1]
+
+
+def style_loss(features: torch.Tensor, target: StyleTarget) -> torch.Tensor:
+    """‖F·Fᵀ/T − G_s‖²_F via ‖FᵀF‖²/T² − 2‖WᵀF‖²/T + ‖G_s‖²: T x T and r x T products only."""
+    t = features.shape[1]
+    ftf = features.T @ features
+    cross = target.factor.T @ features
+    return (ftf * ftf).sum() / (t * t) - 2.0 * (cross * cross).sum() / t + target.sq_norm
+
+
+def content_loss(features: torch.Tensor, content_features: torch.Tensor, alpha: float) -> torch.Tensor:
+    """α·‖F(x) − F(c)‖²."""
+    d = features - content_features
+    return alpha * (d * d).sum()

@@ -1,0 +1,243 @@
+"""Preset files: the low-rank style Gram plus everything needed to check it fits the network.
+
+A preset is untrusted input. It is an .npz read with pickling disabled, and every key,
+dtype, shape and value is checked before use; any problem is a PresetError naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import MstError, ParameterError, PresetError
+from .losses import StyleTarget
+from .settings import Settings
+
+FORMAT_VERSION = 1
+MAX_UNPACKED_BYTES = 512 << 20
+
+# key -> (dtype kind, ndim); shapes are checked against the settings below.
+_SCHEMA = {
+    "format_version": ("i", 0),
+    "settings_json": ("U", 0),
+    "weights_checksum": ("U", 0),
+    "basis": ("f2", 2),
+    "eigenvalues": ("f4", 1),
+    "gram_sq_norm": ("f8", 0),
+    "energy_kept": ("f8", 0),
+    "n_frames": ("i", 0),
+    "source_names": ("U", 1),
+    "source_sha256": ("U", 1),
+}
+
+SHIPPED_DIRS = (
+    Path(os.environ.get("MST_LIVE_PRESETS", "")) if os.environ.get("MST_LIVE_PRESETS") else None,
+    Path(__file__).resolve().parent.parent / "presets",
+)
+
+
+@dataclass
+class Preset:
+    """A style: top eigenvectors (float16) and eigenvalues of its feature Gram, and provenance."""
+
+    settings: Settings
+    weights_checksum: str
+    basis: np.ndarray
+    eigenvalues: np.ndarray
+    gram_sq_norm: float
+    energy_kept: float
+    n_frames: int
+    sources: list[tuple[str, str]] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def rank(self) -> int:
+        return int(self.eigenvalues.size)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path else "preset"
+
+    def style_target(self, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> StyleTarget:
+        basis = torch.from_numpy(self.basis.astype(np.float32))
+        eig = torch.from_numpy(self.eigenvalues.astype(np.float32))
+        return StyleTarget.from_eig(basis, eig, self.gram_sq_norm).to(device, dtype)
+
+    def check_network(self, settings: Settings, checksum: str) -> None:
+        """Refuse to drive a network other than the one this preset was built with."""
+        where = self.path or "preset"
+        if settings != self.settings:
+            raise PresetError(f"{where}: built for {self.settings.describe()}, but the network is {settings.describe()}")
+        if checksum != self.weights_checksum:
+            raise PresetError(
+                f"{where}: weight checksum {self.weights_checksum} does not match this network's {checksum}"
+            )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        p = Path(path)
+        if p.suffix != ".npz":
+            raise ParameterError(f"preset output {p} must end in .npz")
+        if p.parent and not p.parent.exists():
+            raise PresetError(f"{p}: folder {p.parent} does not exist")
+        names = [n for n, _ in self.sources]
+        hashes = [h for _, h in self.sources]
+        arrays = {
+            "format_version": np.int64(FORMAT_VERSION),
+            "settings_json": np.str_(json.dumps(self.settings.to_dict(), sort_keys=True)),
+            "weights_checksum": np.str_(self.weights_checksum),
+            "basis": self.basis.astype(np.float16),
+            "eigenvalues": self.eigenvalues.astype(np.float32),
+            "gram_sq_norm": np.float64(self.gram_sq_norm),
+            "energy_kept": np.float64(self.energy_kept),
+            "n_frames": np.int64(self.n_frames),
+            "source_names": np.array(names, dtype=str) if names else np.zeros(0, dtype="<U1"),
+            "source_sha256": np.array(hashes, dtype=str) if hashes else np.zeros(0, dtype="<U1"),
+        }
+        tmp = p.with_name(p.name + ".part.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, p)
+        self.path = p
+        return p
+
+    def describe(self) -> str:
+        """Everything in the file, readably."""
+        size = self.path.stat().st_size if self.path and self.path.exists() else 0
+        lines = [
+            f"preset        {self.path or '(unsaved)'}",
+            f"format        version {FORMAT_VERSION}, {size / 1024:.0f} KiB on disk",
+            f"settings      {self.settings.describe()}",
+            f"weights       checksum {self.weights_checksum}",
+            f"style Gram    rank {self.rank} of {self.settings.n_filters}, keeps {100 * self.energy_kept:.4f} % "
+            f"of its energy, ||G||^2 = {self.gram_sq_norm:.6g}",
+            f"top eigenvalues {', '.join(f'{v:.4g}' for v in self.eigenvalues[:5])}",
+            f"built from    {self.n_frames} feature frames "
+            f"({self.n_frames * self.settings.hop_length / self.settings.sample_rate:.1f} s) in "
+            f"{len(self.sources)} file(s):",
+        ]
+        lines += [f"  {name}  sha256 {digest}" for name, digest in self.sources]
+        return "\n".join(lines)
+
+
+def _scalar(arrays: dict[str, np.ndarray], key: str) -> object:
+    return arrays[key].item()
+
+
+def _check_array(where: str, key: str, arr: object) -> None:
+    if not isinstance(arr, np.ndarray):
+        raise PresetError(f"{where}: '{key}' is not a numpy array")
+    kind, ndim = _SCHEMA[key]
+    if kind == "i":
+        ok = arr.dtype.kind == "i"
+    elif kind == "U":
+        ok = arr.dtype.kind == "U"
+    else:
+        ok = arr.dtype == np.dtype(kind)
+    if not ok:
+        raise PresetError(f"{where}: '{key}' has dtype {arr.dtype}, expected {kind}")
+    if arr.ndim != ndim:
+        raise PresetError(f"{where}: '{key}' has shape {arr.shape}, expected {ndim} dimension(s)")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise PresetError(f"{where}: '{key}' contains NaN or infinite values")
+
+
+def load_preset(path: str | os.PathLike) -> Preset:
+    """Load and validate a preset file without ever unpickling anything."""
+    p = Path(path)
+    where = str(p)
+    if not p.exists():
+        raise PresetError(f"{where}: no such preset file")
+    if p.is_dir():
+        raise PresetError(f"{where}: is a folder, not a preset file")
+    if not zipfile.is_zipfile(p):
+        raise PresetError(f"{where}: not a preset (.npz archive)")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            unpacked = sum(i.file_size for i in zf.infolist())
+            members = {i.filename for i in zf.infolist()}
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise PresetError(f"{where}: unpacks to {unpacked >> 20} MiB, more than any preset needs")
+        expected = {k + ".npy" for k in _SCHEMA}
+        missing = sorted(k[:-4] for k in expected - members)
+        unknown = sorted(members - expected)
+        if missing:
+            raise PresetError(f"{where}: missing key(s) {', '.join(missing)}")
+        if unknown:
+            raise PresetError(f"{where}: unexpected entries {', '.join(unknown)}")
+        arrays: dict[str, np.ndarray] = {}
+        with np.load(p, allow_pickle=False) as npz:
+            for key in _SCHEMA:
+                arrays[key] = npz[key]
+    except MstError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise PresetError(f"{where}: contains pickled objects, refused") from None
+        raise PresetError(f"{where}: damaged or not a preset ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+        raise PresetError(f"{where}: damaged or truncated ({type(exc).__name__}: {exc})") from None
+
+    for key, arr in arrays.items():
+        _check_array(where, key, arr)
+    version = int(_scalar(arrays, "format_version"))
+    if version != FORMAT_VERSION:
+        raise PresetError(f"{where}: format version {version}, this mst-live reads version {FORMAT_VERSION}")
+    try:
+        settings = Settings.from_dict(json.loads(str(_scalar(arrays, "settings_json"))))
+    except json.JSONDecodeError as exc:
+        raise PresetError(f"{where}: settings are not valid JSON ({exc})") from None
+    except ParameterError as exc:
+        raise PresetError(f"{where}: bad settings: {exc}") from None
+
+    basis, eig = arrays["basis"], arrays["eigenvalues"]
+    rank = eig.shape[0]
+    if not (1 <= rank <= settings.n_filters) or basis.shape != (settings.n_filters, rank):
+        raise PresetError(
+            f"{where}: basis has shape {basis.shape} and {rank} eigenvalues; expected ({settings.n_filters}, r), "
+            f"1 <= r <= {settings.n_filters}"
+        )
+    if np.any(eig < 0):
+        raise PresetError(f"{where}: negative eigenvalues in a Gram matrix")
+    sq_norm = float(_scalar(arrays, "gram_sq_norm"))
+    energy = float(_scalar(arrays, "energy_kept"))
+    if sq_norm <= 0:
+        raise PresetError(f"{where}: gram_sq_norm={sq_norm} must be positive")
+    if not (0 < energy <= 1.0 + 1e-6):
+        raise PresetError(f"{where}: energy_kept={energy} is not a fraction")
+    checksum = str(_scalar(arrays, "weights_checksum"))
+    if len(checksum) != 16 or any(c not in "0123456789abcdef" for c in checksum):
+        raise PresetError(f"{where}: weights_checksum {checksum!r} is not a 16-digit hex checksum")
+    names, hashes = arrays["source_names"], arrays["source_sha256"]
+    if names.shape != hashes.shape:
+        raise PresetError(f"{where}: {names.size} source names but {hashes.size} checksums")
+    n_frames = int(_scalar(arrays, "n_frames"))
+    if n_frames < 1:
+        raise PresetError(f"{where}: n_frames={n_frames} must be positive")
+    return Preset(
+        settings=settings,
+        weights_checksum=checksum,
+        basis=basis,
+        eigenvalues=eig,
+        gram_sq_norm=sq_norm,
+        energy_kept=energy,
+        n_frames=n_frames,
+        sources=[(str(a), str(b)) for a, b in zip(names.tolist(), hashes.tolist(), strict=True)],
+        path=p,
+    )
+
+
+def resolve_preset_path(name: str | os.PathLike) -> Path:
+    """A path as given, or the shipped preset of that name (``jazz`` -> presets/jazz.npz)."""
+    p = Path(name)
+    if p.exists() or p.suffix == ".npz" or len(p.parts) > 1:
+        return p
+    for d in SHIPPED_DIRS:
+        if d is not None and (d / f"{p.name}.npz").exists():
+            return d / f"{p.name}.npz"
+    shipped = sorted({q.stem for d in SHIPPED_DIRS if d is not None and d.is_dir() for q in d.glob("*.npz")})
+    raise PresetError(f"{name}: no such preset file or shipped preset (shipped: {', '.join(shipped) or 'none'})")

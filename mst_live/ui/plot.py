@@ -1,0 +1,31 @@
+"""Spectrogram pictures: content, style and output side by side."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def spectrogram_picture(
+    path: str | os.PathLike, panels: list[tuple[str, np.ndarray]], *, sample_rate: int, hop_length: int
+) -> None:
+    """Write a PNG with one log-magnitude panel (bins, frames) per (title, magnitude)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (title, mag) in zip(axes[0], panels, strict=True):
+        db = 20 * np.log10(np.maximum(mag, 1e-5))
+        top = db.max() if db.size else 0.0
+        n_frames = mag.shape[1]
+        extent = (0, n_frames * hop_length / sample_rate, 0, sample_rate / 2000)
+        ax.imshow(db, origin="lower", aspect="auto", extent=extent, vmin=top - 80, vmax=top, cmap="magma")
+        ax.set_title(title)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("frequency (kHz)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

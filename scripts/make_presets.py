@@ -1,0 +1,51 @@
+"""Compose, render and build the shipped presets and the demo clip.
+
+Run: .venv/bin/python scripts/make_presets.py   (needs Debian fluidsynth and fluid-soundfont-gm)
+Writes presets/NAME.npz for each style and presets/demo.flac; the rendered style audio stays in
+.cache/styles (it can be rebuilt at any time, so it is not committed).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compose import COMPOSERS, demo_riff, render
+
+from mst_live import Settings, build_preset
+from mst_live.io.files import read_mono
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    only = set(sys.argv[1:])
+    cache = ROOT / ".cache/styles"
+    cache.mkdir(parents=True, exist_ok=True)
+    settings = Settings()
+    for name, compose in COMPOSERS.items():
+        if only and name not in only:
+            continue
+        wav = cache / f"{name}.wav"
+        render(compose(), wav)
+        dur = sf.info(str(wav)).duration
+        preset = build_preset([wav], settings=settings)
+        out = preset.save(ROOT / "presets" / f"{name}.npz")
+        print(f"{name}: {dur:.0f} s of music -> {out.name}, rank {preset.rank}, {out.stat().st_size // 1024} KiB")
+    if not only or "demo" in only:
+        wav = cache / "demo.wav"
+        render(demo_riff(), wav)
+        y = read_mono(wav, settings.sample_rate)[: 10 * settings.sample_rate]
+        nz = np.flatnonzero(np.abs(y) > 1e-3)
+        y = y[: nz[-1] + settings.sample_rate // 4] if nz.size else y
+        y = 0.5 * y / max(float(np.max(np.abs(y))), 1e-9)
+        sf.write(ROOT / "presets" / "demo.flac", y, settings.sample_rate)
+        print(f"demo: {y.size / settings.sample_rate:.1f} s -> presets/demo.flac")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Shared fixtures: small settings so the suite runs fast, and generated audio files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mst_live import Settings
+
+SR = 22050
+
+
+@pytest.fixture(scope="session")
+def small() -> Settings:
+    return Settings(n_fft=512, hop_length=128, n_filters=128, width=5, seed=3)
+
+
+def melody(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """A plucked sine melody: the 'content' a performer might play."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * sr), dtype=np.float32)
+    note = int(0.25 * sr)
+    for start in range(0, out.size - note, note):
+        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
+        t = np.arange(note) / sr
+        out[start : start + note] += (0.4 * np.sin(2 * np.pi * f * t) * np.exp(-6 * t)).astype(np.float32)
+    return out
+
+
+def buzzy(seconds: float, sr: int = SR, seed: int = 1) -> np.ndarray:
+    """A bright, noisy, rhythmic 'style': square chords with noise bursts."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    sq = np.sign(np.sin(2 * np.pi * 110 * t)) + np.sign(np.sin(2 * np.pi * 165 * t))
+    gate = (np.sin(2 * np.pi * 4 * t) > 0).astype(np.float64)
+    noise = rng.standard_normal(t.size) * (np.sin(2 * np.pi * 2 * t) > 0.6)
+    return (0.2 * sq * gate + 0.15 * noise).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory):
+    d = tmp_path_factory.mktemp("audio")
+    sf.write(d / "content.wav", melody(3.0), SR)
+    sf.write(d / "style.flac", buzzy(12.0), SR)
+    sf.write(d / "style_44k.ogg", buzzy(4.0, seed=2)[: 4 * SR].repeat(2), 44100)
+    return d
+
+
+@pytest.fixture(scope="session")
+def small_preset_path(audio_dir, small, tmp_path_factory):
+    from mst_live import build_preset
+
+    p = build_preset([audio_dir / "style.flac"], settings=small)
+    return p.save(tmp_path_factory.mktemp("presets") / "buzzy.npz")

@@ -1,0 +1,98 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from .conftest import melody
+
+CLI = [sys.executable, "-m", "mst_live"]
+
+
+def run(*args, **kw):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, **kw)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_help_lists_the_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    for cmd in ("preset", "transfer", "demo"):
+        assert cmd in out.stdout
+
+
+@pytest.fixture(scope="module")
+def bad_audio(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "garbage.wav").write_bytes(b"RIFF\x00\x00not really audio" * 20)
+    sf.write(d / "empty.wav", np.zeros(0, np.float32), 22050)
+    return d
+
+
+@pytest.mark.parametrize(("name", "needle"), [
+    ("missing.wav", "no such file"), ("garbage.wav", "not a readable audio file"), ("empty.wav", "no audio"),
+])
+def test_bad_audio_gets_one_clear_line(bad_audio, small_preset_path, tmp_path, name, needle):
+    path = bad_audio / name
+    assert_one_line_error(run("transfer", path, "--preset", small_preset_path, "-o", tmp_path / "o.wav"),
+                          name, needle)
+    assert_one_line_error(run("preset", "build", path, "-o", tmp_path / "p.npz", "--quiet"), name, needle)
+
+
+def test_bad_preset_and_arguments_get_one_clear_line(audio_dir, tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert_one_line_error(run("preset", "info", tmp_path / "bad.npz"), "bad.npz")
+    assert_one_line_error(run("transfer", audio_dir / "content.wav", "--preset", "nonesuch", "-o", tmp_path / "o.wav"),
+                          "nonesuch")
+    assert_one_line_error(run("preset", "build", audio_dir / "style.flac", "-o", tmp_path / "x.txt"), ".npz")
+    assert_one_line_error(run("preset", "build", audio_dir / "style.flac", "-o", tmp_path / "p.npz", "--n-fft", "3"),
+                          "n_fft")
+    assert_one_line_error(run("transfer", audio_dir / "content.wav", "--preset", "jazz", "-o", tmp_path / "no/o.wav"),
+                          "does not exist")
+    assert_one_line_error(run("transfer", audio_dir / "content.wav", "--preset", "jazz", "-o", tmp_path / "o.wav", "--bogus"),
+                          "--bogus")
+
+
+def test_build_info_and_transfer_end_to_end(audio_dir, tmp_path):
+    preset = tmp_path / "mine.npz"
+    out = run("preset", "build", audio_dir / "style.flac", "-o", preset, "--quiet",
+              "--n-fft", "512", "--hop", "128", "--filters", "96", "--width", "5")
+    assert out.returncode == 0, out.stderr
+    info = run("preset", "info", preset)
+    assert info.returncode == 0 and "96 filters" in info.stdout and "style.flac" in info.stdout
+    wav, png = tmp_path / "out.wav", tmp_path / "out.png"
+    out = run("transfer", audio_dir / "content.wav", "--preset", preset, "-o", wav, "--iters", "10",
+              "--phase-iters", "8", "--picture", png, "--quiet")
+    assert out.returncode == 0, out.stderr
+    y, sr = sf.read(wav)
+    assert sr == 22050 and y.size == 3 * 22050 and np.all(np.isfinite(y))
+    assert png.stat().st_size > 10_000
+
+
+def test_interrupted_transfer_leaves_a_valid_file(small_preset_path, tmp_path):
+    content = tmp_path / "long.wav"
+    sf.write(content, melody(300.0), 22050)  # ten 30 s segments: far longer than the wait below
+    wav = tmp_path / "partial.wav"
+    proc = subprocess.Popen([*CLI, "transfer", content, "--preset", small_preset_path, "-o", wav,
+                             "--iters", "100000", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in out
+    y, sr = sf.read(wav)
+    assert sr == 22050 and y.size > 0 and np.all(np.isfinite(y))
+    assert os.path.getsize(wav) > 1000

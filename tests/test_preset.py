@@ -104,8 +104,8 @@ class _Evil:
 BAD = {
     "missing key": lambda src, dst: _rewrite(src, dst, eigenvalues=None),
     "extra key": lambda src, dst: _rewrite(src, dst, extra=np.zeros(3)),
-    "wrong dtype": lambda src, dst: _rewrite(src, dst, basis=np.zeros((128, 3), np.float64)),
-    "wrong shape": lambda src, dst: _rewrite(src, dst, basis=np.zeros((127, 3), np.float16)),
+    "wrong dtype": lambda src, dst: _rewrite(src, dst, basis=np.zeros((512, 3), np.float64)),
+    "wrong shape": lambda src, dst: _rewrite(src, dst, basis=np.zeros((511, 3), np.float16)),
     "nan": lambda src, dst: _rewrite(src, dst, gram_sq_norm=np.float64("nan")),
     "version": lambda src, dst: _rewrite(src, dst, format_version=np.int64(FORMAT_VERSION + 1)),
     "bad settings": lambda src, dst: _rewrite(src, dst, settings_json=np.str_(json.dumps({"n_fft": 3}))),

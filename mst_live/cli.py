@@ -116,7 +116,6 @@ def _cmd_preset_info(args: argparse.Namespace) -> int:
 
 
 def _run_transfer(content_path: str, preset_name: str, output: Path, args: argparse.Namespace) -> int:
-    from .features import log_magnitude  # noqa: F401  (imports torch before timing starts)
     from .io.files import read_mono, write_audio
     from .preset import load_preset, resolve_preset_path
     from .transfer import transfer
@@ -142,10 +141,16 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
     if args.picture:
         from .ui.plot import spectrogram_picture
 
-        style_mag = None
-        panels = [("content", result.content_magnitude), ("output", result.magnitude)]
-        if style_mag is not None:
-            panels.insert(1, ("style", style_mag))
+        panels = [("content", result.content_magnitude)]
+        if preset.excerpt_path is not None:
+            import numpy as np
+
+            from .dsp.stft import stft
+
+            s = preset.settings
+            style = read_mono(preset.excerpt_path, s.sample_rate)
+            panels.append((f"style ({preset.name})", np.abs(stft(style, n_fft=s.n_fft, hop_length=s.hop_length))))
+        panels.append(("output", result.magnitude))
         spectrogram_picture(args.picture, panels, sample_rate=preset.settings.sample_rate,
                             hop_length=preset.settings.hop_length)
     state = "interrupted; wrote what was done" if result.interrupted else "done"

@@ -61,6 +61,14 @@ class Preset:
         return int(self.eigenvalues.size)
 
     @property
+    def excerpt_path(self) -> Path | None:
+        """A short excerpt of the style audio shipped beside the preset (NAME.excerpt.ogg), if any."""
+        if self.path is None:
+            return None
+        p = self.path.with_name(f"{self.path.stem}.excerpt.ogg")
+        return p if p.exists() else None
+
+    @property
     def name(self) -> str:
         return self.path.stem if self.path else "preset"
 

@@ -22,6 +22,12 @@ from mst_live.io.files import read_mono
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def write_excerpt(wav: Path, out: Path, sample_rate: int, *, start: float = 20.0, seconds: float = 8.0) -> None:
+    """A few seconds of the style track beside its preset: what the demo picture shows as 'style'."""
+    y = read_mono(wav, sample_rate)[int(start * sample_rate) : int((start + seconds) * sample_rate)]
+    sf.write(out, y, sample_rate)
+
+
 def main() -> None:
     only = set(sys.argv[1:])
     cache = ROOT / ".cache/styles"
@@ -35,6 +41,7 @@ def main() -> None:
         dur = sf.info(str(wav)).duration
         preset = build_preset([wav], settings=settings)
         out = preset.save(ROOT / "presets" / f"{name}.npz")
+        write_excerpt(wav, ROOT / "presets" / f"{name}.excerpt.ogg", settings.sample_rate)
         print(f"{name}: {dur:.0f} s of music -> {out.name}, rank {preset.rank}, {out.stat().st_size // 1024} KiB")
     if not only or "demo" in only:
         wav = cache / "demo.wav"

@@ -30,6 +30,7 @@ presets: install
 
 bench: install
 	$(BIN)/python scripts/bench_foundation.py
+	$(BIN)/python scripts/bench_phase.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

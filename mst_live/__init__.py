@@ -5,6 +5,7 @@ The library is the product; the command line, devices and screens sit around it.
 
 from .build import build_preset
 from .dsp.griffinlim import griffinlim
+from .dsp.streaming_gl import StreamingGriffinLim
 from .errors import AudioFileError, MstError, ParameterError, PresetError
 from .features import FeatureNet
 from .preset import Preset, load_preset
@@ -19,6 +20,7 @@ __all__ = [
     "Preset",
     "PresetError",
     "Settings",
+    "StreamingGriffinLim",
     "build_preset",
     "griffinlim",
     "load_preset",

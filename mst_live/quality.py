@@ -26,6 +26,13 @@ def yardstick_settings(settings: Settings) -> Settings:
     )
 
 
+def spectral_convergence(y: np.ndarray, S: np.ndarray, *, n_fft: int, hop_length: int) -> float:
+    """20·log10(‖|STFT(y)| − S‖ / ‖S‖) in dB: how well a rebuilt signal has the magnitudes asked for."""
+    rebuilt = np.abs(stft(np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop_length))
+    n = min(rebuilt.shape[1], S.shape[1])
+    return float(20 * np.log10(np.linalg.norm(rebuilt[:, :n] - S[:, :n]) / max(np.linalg.norm(S), 1e-30)))
+
+
 class Yardstick:
     def __init__(self, settings: Settings) -> None:
         self.settings = yardstick_settings(settings)

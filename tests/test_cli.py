@@ -96,3 +96,22 @@ def test_interrupted_transfer_leaves_a_valid_file(small_preset_path, tmp_path):
     y, sr = sf.read(wav)
     assert sr == 22050 and y.size > 0 and np.all(np.isfinite(y))
     assert os.path.getsize(wav) > 1000
+
+
+@pytest.mark.parametrize("mode", [[], ["--offline"]])
+def test_resynth_rebuilds_the_phase(audio_dir, tmp_path, mode):
+    wav = tmp_path / "re.wav"
+    out = run("resynth", audio_dir / "content.wav", "-o", wav, "--n-fft", "512", "--hop", "128", "--iters", "8", *mode)
+    assert out.returncode == 0, out.stderr
+    assert "spectral convergence" in out.stdout
+    sc = float(out.stdout.split("spectral convergence")[1].split("dB")[0])
+    assert sc < -12, out.stdout
+    y, sr = sf.read(wav)
+    x, _ = sf.read(audio_dir / "content.wav")
+    assert sr == 22050 and y.size == x.size and np.all(np.isfinite(y))
+
+
+def test_resynth_bad_arguments(audio_dir, tmp_path):
+    assert_one_line_error(run("resynth", audio_dir / "nope.wav", "-o", tmp_path / "x.wav"), "nope.wav")
+    assert_one_line_error(run("resynth", audio_dir / "content.wav", "-o", tmp_path / "x.wav", "--look-ahead", "-2"),
+                          "look_ahead")

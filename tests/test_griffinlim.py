@@ -71,7 +71,7 @@ def test_single_frame_silence_and_odd_lengths():
     [
         (np.full((257, 4), np.nan, np.float32), {}, "NaN"),
         (-np.ones((257, 4), np.float32), {}, "negative"),
-        (np.ones(257, np.float32), {}, "2-D"),
+        (np.ones(257, np.float32), {}, "shape"),
         (np.ones((257, 4), np.complex64), {}, "complex"),
         (np.ones((257, 4), np.float32), {"n_fft": 1024}, "n_fft"),
         (np.ones((257, 4), np.float32), {"hop_length": 0}, "hop_length"),

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import ParameterError
-from .stft import hann, n_frames_for, window_sumsquare
+from .stft import check_magnitudes, hann, n_frames_for, window_sumsquare
 
 _WORKERS = max(1, min(os.cpu_count() or 1, 8))
 
@@ -75,21 +75,6 @@ def _gla_loop(mag_tf, angles, win, inv_wss, hop, keep_lo, keep_hi, n_iter, momen
     return signal
 
 
-def _check_magnitude(S: np.ndarray) -> np.ndarray:
-    S = np.asarray(S)
-    if S.ndim != 2:
-        raise ParameterError(f"S must be a 2-D magnitude spectrogram (bins, frames), got shape {S.shape}")
-    if S.shape[0] < 9 or S.shape[1] < 1:
-        raise ParameterError(f"S has shape {S.shape}: needs at least 9 bins and 1 frame")
-    if np.iscomplexobj(S):
-        raise ParameterError("S must be real magnitudes, not complex")
-    if not np.all(np.isfinite(S)):
-        raise ParameterError("S contains NaN or infinite values")
-    if np.any(S < 0):
-        raise ParameterError("S contains negative magnitudes")
-    return S.astype(np.float64 if S.dtype == np.float64 else np.float32)
-
-
 def griffinlim(
     S: np.ndarray,
     *,
@@ -108,7 +93,7 @@ def griffinlim(
     ``init`` may also be a complex array of S's shape whose phase starts the iteration,
     for example the phase of the content a transfer started from.
     """
-    S = _check_magnitude(S)
+    S = check_magnitudes(S)
     n_bins, n_frames = S.shape
     if n_fft is None:
         n_fft = 2 * (n_bins - 1)

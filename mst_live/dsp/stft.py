@@ -24,6 +24,26 @@ def window_sumsquare(window: np.ndarray, n_frames: int, hop_length: int) -> np.n
     return out
 
 
+def check_magnitudes(S: np.ndarray, *, n_bins: int | None = None, min_frames: int = 1) -> np.ndarray:
+    """The one guard for magnitude spectrograms (bins, frames): real, finite, non-negative.
+
+    Returns float64 input as float64 and anything else as float32.
+    """
+    S = np.asarray(S)
+    if S.ndim != 2 or (n_bins is not None and S.shape[0] != n_bins):
+        want = f"({n_bins}, frames)" if n_bins is not None else "2-D (bins, frames)"
+        raise ParameterError(f"magnitudes must have shape {want}, got {S.shape}")
+    if S.shape[0] < 9 or S.shape[1] < min_frames:
+        raise ParameterError(f"magnitudes have shape {S.shape}: need at least 9 bins and {min_frames} frame(s)")
+    if np.iscomplexobj(S):
+        raise ParameterError("magnitudes must be real, not complex")
+    if not np.all(np.isfinite(S)):
+        raise ParameterError("magnitudes contain NaN or infinite values")
+    if np.any(S < 0):
+        raise ParameterError("magnitudes contain negative values")
+    return S.astype(np.float64 if S.dtype == np.float64 else np.float32, copy=False)
+
+
 def n_frames_for(length: int, hop_length: int) -> int:
     """Frames a centered STFT of ``length`` samples has."""
     return 1 + length // hop_length

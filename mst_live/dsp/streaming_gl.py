@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from ..errors import ParameterError, check_int, check_range
-from .stft import hann
+from .stft import check_magnitudes, hann
 
 
 @numba.njit(cache=True, nogil=True)
@@ -203,7 +203,7 @@ class StreamingGriffinLim:
 
     def push(self, magnitudes: np.ndarray) -> np.ndarray:
         """Feed magnitude frames (bins, n); returns the samples they complete (maybe none)."""
-        mags = self._check(magnitudes)
+        mags = check_magnitudes(magnitudes, n_bins=self.n_bins, min_frames=0).astype(self.dtype, copy=False)
         n = mags.shape[1]
         out = np.zeros(n * self.hop_length, dtype=self.dtype)
         n_out = 0
@@ -260,15 +260,3 @@ class StreamingGriffinLim:
         res[:k] = samples[:k]
         self.reset()
         return res
-
-    def _check(self, magnitudes: np.ndarray) -> np.ndarray:
-        m = np.asarray(magnitudes)
-        if m.ndim != 2 or m.shape[0] != self.n_bins:
-            raise ParameterError(f"magnitudes must have shape ({self.n_bins}, frames), got {m.shape}")
-        if np.iscomplexobj(m):
-            raise ParameterError("magnitudes must be real, not complex")
-        if not np.all(np.isfinite(m)):
-            raise ParameterError("magnitudes contain NaN or infinite values")
-        if np.any(m < 0):
-            raise ParameterError("magnitudes contain negative values")
-        return m.astype(self.dtype, copy=False)

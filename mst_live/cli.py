@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time music style transfer: hear what you play in the style of other music.",
     )
     parser.add_argument("--version", action="version", version="mst-live 0.1.0")
+    _engine_args(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     pp = sub.add_parser("preset", help="build or inspect style presets")
@@ -63,11 +64,43 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--hop", type=int, default=512)
     pr.add_argument("--sample-rate", type=int, default=22050)
 
+    sub.add_parser("devices", help="list audio devices with their host API")
+
     pd = sub.add_parser("demo", help="run the main job on the shipped preset and demo clip")
     pd.add_argument("--out", default="out", help="folder for the results (out/)")
     pd.add_argument("--preset", default="jazz", help="preset (jazz)")
     _transfer_args(pd, iters=100)
     return parser
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    from .params import BOUNDS
+
+    g = p.add_argument_group("live style transfer (no COMMAND): mst-live --preset jazz --input mic")
+    g.add_argument("--preset", dest="live_preset", metavar="PRESET",
+                   help="preset file or shipped name (jazz, strings, rock, chiptune)")
+    g.add_argument("--input", default="mic", help="mic (default input), a device index or name, or an audio file")
+    g.add_argument("--output", default=None,
+                   help="a device index or name, or an audio file (default: the default output device)")
+    for name, (lo, hi, default, text) in BOUNDS.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "bypass":
+            g.add_argument(flag, action="store_const", const=1, default=0, help=text)
+        else:
+            kind = int if name == "steps" else float
+            g.add_argument(flag, type=kind, default=default, help=f"{text} ({default:g}, range {lo:g}..{hi:g})")
+    g.add_argument("--follow", type=float, default=1.0,
+                   help="how far the output's dynamics follow the input's, 0..1 (1)")
+    g.add_argument("--block-frames", type=int, default=16, help="STFT frames optimised together (16)")
+    g.add_argument("--device", dest="live_device", metavar="DEVICE", default="auto", help="cpu, cuda or auto (auto)")
+    g.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16",
+                   help="network arithmetic (bfloat16)")
+    g.add_argument("--channels", type=int, choices=(1, 2), default=1, help="output channels (1)")
+    g.add_argument("--realtime", action="store_true", help="pace a file input like a live device")
+    g.add_argument("--events", help="write status and events as JSON lines to this file")
+    g.add_argument("--quiet", dest="live_quiet", action="store_true", help="no status display")
+    g.add_argument("--control-stdin", action="store_true",
+                   help="read 'NAME VALUE' lines on stdin to change parameters live (for scripts)")
 
 
 def _transfer_args(p: argparse.ArgumentParser, *, iters: int = 300) -> None:
@@ -209,6 +242,13 @@ def _cmd_resynth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from .io.audio import list_devices
+
+    print(list_devices())
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -216,6 +256,74 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         args.picture = str(out / "demo.png")
     print(f"demo: {DEMO_CLIP.name} in the style of preset '{args.preset}' -> {out}/demo.wav, {args.picture}")
     return _run_transfer(str(DEMO_CLIP), args.preset, out / "demo.wav", args)
+
+
+def _engine_from_args(args: argparse.Namespace):
+    from .engine import StyleEngine
+    from .params import BOUNDS, LiveParams
+    from .preset import load_preset, resolve_preset_path
+
+    preset = load_preset(resolve_preset_path(args.live_preset))
+    params = LiveParams(**{name: getattr(args, name) for name in BOUNDS})
+    return StyleEngine(preset, block_frames=args.block_frames, follow=args.follow, device=args.live_device,
+                       precision=args.precision, params=params)
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from .io.files import audio_extensions
+
+    if not args.live_preset:
+        raise ParameterError("--preset is required (a preset file or a shipped name such as jazz)")
+    input_is_file = Path(args.input).suffix.lower() in audio_extensions() or Path(args.input).exists()
+    output_is_file = args.output is not None and Path(args.output).suffix.lower() in audio_extensions()
+    if input_is_file and not Path(args.input).exists():
+        raise ParameterError(f"--input {args.input}: no such file")
+    if input_is_file and output_is_file:
+        return _render(args)
+    from .io.live import run_live
+
+    return run_live(args, _engine_from_args(args), input_is_file=input_is_file, output_is_file=output_is_file)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .io.files import audio_info
+    from .io.render import render_file
+    from .ui.events import EventLog
+    from .ui.progress import progress_bar
+
+    audio_info(args.input)  # a bad input fails before the engine is built
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise ParameterError(f"--output {out}: folder {out.parent} does not exist")
+    engine = _engine_from_args(args)
+    events = EventLog(args.events)
+    engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
+    sr = engine.sample_rate
+
+    def status(done: int, total: int) -> dict:
+        st = engine.stats
+        return {"done_s": round(done / sr, 2), "total_s": round(total / sr, 2), "load": round(st.load, 3),
+                "latency_ms": round(1000 * engine.latency / sr, 1), "steps_done": st.last_steps,
+                "underruns": st.underruns, "dry_blocks": st.dry_blocks, **engine.params.as_dict()}
+
+    try:
+        with progress_bar(f"{Path(args.input).name} -> {out.name}", quiet=args.live_quiet) as update:
+            def on_block(done: int, total: int) -> None:
+                update(done / sr, total / sr)
+                events.status(status(done, total))
+
+            result = render_file(engine, args.input, out, channels=args.channels, realtime=args.realtime,
+                                 on_block=on_block)
+        events.status(status(result.samples, result.samples), force=True)
+    finally:
+        events.close()
+    st = engine.stats
+    audio_s = result.samples / sr
+    state = "interrupted; wrote what was done" if result.interrupted else "done"
+    print(f"{state}: {out} ({audio_s:.1f} s, {result.seconds:.1f} s wall, load {result.seconds / max(audio_s, 1e-9):.2f}, "
+          f"latency {1000 * engine.latency / sr:.0f} ms compensated, {st.evaluations / max(st.blocks, 1):.1f} steps/block, "
+          f"{st.underruns} underruns)")
+    return 130 if result.interrupted else 0
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -231,10 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         ("preset", "info"): _cmd_preset_info,
         ("transfer", None): _cmd_transfer,
         ("resynth", None): _cmd_resynth,
+        ("devices", None): _cmd_devices,
         ("demo", None): _cmd_demo,
     }
     key = (args.command, getattr(args, "preset_command", None))
     handler = handlers.get(key)
+    if args.command is None and args.live_preset:
+        handler = _cmd_live
     if handler is None:
         parser.print_help(sys.stderr)
         return 2

@@ -115,3 +115,32 @@ def test_resynth_bad_arguments(audio_dir, tmp_path):
     assert_one_line_error(run("resynth", audio_dir / "nope.wav", "-o", tmp_path / "x.wav"), "nope.wav")
     assert_one_line_error(run("resynth", audio_dir / "content.wav", "-o", tmp_path / "x.wav", "--look-ahead", "-2"),
                           "look_ahead")
+
+
+def test_file_to_file_is_latency_compensated(small_preset_path, audio_dir, tmp_path):
+    wav = tmp_path / "aligned.wav"
+    out = run("--preset", small_preset_path, "--input", audio_dir / "content.wav", "--output", wav,
+              "--style-weight", "0", "--quiet", "--device", "cpu", "--precision", "float32")
+    assert out.returncode == 0, out.stderr
+    y, sr = sf.read(wav, dtype="float32")
+    x, _ = sf.read(audio_dir / "content.wav", dtype="float32")
+    assert sr == 22050 and y.size == x.size
+    assert np.max(np.abs(y - x)) < 1e-3 * np.max(np.abs(x))
+
+
+def test_killed_render_leaves_a_valid_file(small_preset_path, tmp_path):
+    content = tmp_path / "long.wav"
+    sf.write(content, melody(120.0), 22050)
+    wav = tmp_path / "partial.flac"
+    events = tmp_path / "ev.jsonl"
+    proc = subprocess.Popen([*CLI, "--preset", small_preset_path, "--input", content, "--output", wav, "--quiet",
+                             "--realtime", "--events", events], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(10)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    y, sr = sf.read(wav)
+    assert sr == 22050 and 0 < y.size < 120 * 22050 and np.all(np.isfinite(y))
+    assert events.read_text().count('"status"') >= 2

@@ -35,7 +35,7 @@ def _norm(norm, first, n_frames_total, hop, win2):
 
 
 @numba.njit(cache=True, nogil=True)
-def _iterate(spec, mags, prev, count, acc, norm, win, hop, keep_from, n_iter, beta):
+def _iterate(spec, mags, prev, frozen, count, acc, norm, win, hop, keep_from, n_iter, beta):
     """n_iter GL passes over the `count` window frames against the committed part `acc`."""
     n_fft = win.size
     n_bins = mags.shape[1]
@@ -52,6 +52,8 @@ def _iterate(spec, mags, prev, count, acc, norm, win, hop, keep_from, n_iter, be
         for i in range(length):
             sig[i] = sig[i] * norm[i] if i >= keep_from else 0.0
         for j in range(count):
+            if frozen[j]:
+                continue
             o = j * hop
             for i in range(n_fft):
                 seg[i] = sig[o + i] * win[i]
@@ -106,7 +108,7 @@ def _initial_phase(spec, mags, count, acc, norm, win, hop, keep_from):
 
 
 @numba.njit(cache=True, nogil=True)
-def _commit(spec, mags, prev, count, acc, norm, win, hop, out, n_out):
+def _commit(spec, mags, prev, frozen, count, acc, norm, win, hop, out, n_out):
     """Add the oldest window frame to acc for good, emit its first hop samples, shift by hop."""
     n_fft = win.size
     frame = np.fft.irfft(spec[0], n_fft)
@@ -120,6 +122,7 @@ def _commit(spec, mags, prev, count, acc, norm, win, hop, out, n_out):
         spec[j] = spec[j + 1]
         mags[j] = mags[j + 1]
         prev[j] = prev[j + 1]
+        frozen[j] = frozen[j + 1]
     return n_out + hop
 
 
@@ -179,6 +182,7 @@ class StreamingGriffinLim:
         self._spec = np.zeros((w, self.n_bins), dtype=cplx)
         self._prev = np.zeros((w, self.n_bins), dtype=cplx)
         self._mags = np.zeros((w, self.n_bins), dtype=self.dtype)
+        self._frozen = np.zeros(w, dtype=np.uint8)
         self._acc = np.zeros(self.n_fft + self.look_ahead * self.hop_length + self.hop_length, dtype=self.dtype)
         self._norm = np.zeros(self._acc.size, dtype=self.dtype)
         self._count = 0
@@ -201,10 +205,20 @@ class StreamingGriffinLim:
         skip = max(0, pad - start)
         return out[skip:]
 
-    def push(self, magnitudes: np.ndarray) -> np.ndarray:
-        """Feed magnitude frames (bins, n); returns the samples they complete (maybe none)."""
+    def push(self, magnitudes: np.ndarray, *, phases: np.ndarray | None = None, exact: bool = False) -> np.ndarray:
+        """Feed magnitude frames (bins, n); returns the samples they complete (maybe none).
+
+        ``phases``, complex frames of the same shape, start each new frame from their phase
+        instead of the partial reconstruction. With ``exact`` those frames are taken as they
+        are and held fixed (not refined): the engine does this when it passes the input's own
+        STFT through, so that an unchanged signal comes back bit for bit, not re-estimated.
+        """
+        if exact and phases is None:
+            raise ParameterError("exact=True needs the phases")
         mags = check_magnitudes(magnitudes, n_bins=self.n_bins, min_frames=0).astype(self.dtype, copy=False)
         n = mags.shape[1]
+        if phases is not None and phases.shape != mags.shape:
+            raise ParameterError(f"phases have shape {phases.shape}, magnitudes {mags.shape}")
         out = np.zeros(n * self.hop_length, dtype=self.dtype)
         n_out = 0
         beta = self.dtype.type(self.momentum / (1.0 + self.momentum))
@@ -212,15 +226,24 @@ class StreamingGriffinLim:
             j = self._count
             self._mags[j] = mags[:, t]
             self._prev[j] = 0
+            self._frozen[j] = exact
             self._count += 1
-            # steady state: future frames will cover the window's tail too
-            self._update_norm(1 << 62)
+            # only the frames present: sum(w * frame) / sum(w^2) over them is the least-squares
+            # signal, so the window's tail is not tapered by frames that have not arrived
+            self._update_norm(self._first + self._count)
             keep = self._keep_from()
-            _initial_phase(self._spec, self._mags, self._count, self._acc, self._norm, self._win, self.hop_length, keep)
-            _iterate(self._spec, self._mags, self._prev, self._count, self._acc, self._norm, self._win,
+            if phases is None:
+                _initial_phase(self._spec, self._mags, self._count, self._acc, self._norm, self._win,
+                               self.hop_length, keep)
+            else:
+                ph = np.asarray(phases[:, t])
+                unit = ph / np.maximum(np.abs(ph), 1e-30)
+                unit[np.abs(ph) <= 1e-30] = 1.0
+                self._spec[j] = unit * self._mags[j]
+            _iterate(self._spec, self._mags, self._prev, self._frozen, self._count, self._acc, self._norm, self._win,
                      self.hop_length, keep, self.n_iter, beta)
             if self._count == self.look_ahead + 1:
-                n_out = _commit(self._spec, self._mags, self._prev, self._count, self._acc, self._norm,
+                n_out = _commit(self._spec, self._mags, self._prev, self._frozen, self._count, self._acc, self._norm,
                                 self._win, self.hop_length, out, n_out)
                 self._count -= 1
                 self._first += 1
@@ -239,9 +262,9 @@ class StreamingGriffinLim:
         while self._count > 0:
             self._update_norm(total)
             keep = self._keep_from()
-            _iterate(self._spec, self._mags, self._prev, self._count, self._acc, self._norm, self._win,
+            _iterate(self._spec, self._mags, self._prev, self._frozen, self._count, self._acc, self._norm, self._win,
                      self.hop_length, keep, self.n_iter, beta)
-            n_out = _commit(self._spec, self._mags, self._prev, self._count, self._acc, self._norm,
+            n_out = _commit(self._spec, self._mags, self._prev, self._frozen, self._count, self._acc, self._norm,
                             self._win, self.hop_length, out, n_out)
             self._count -= 1
             self._first += 1

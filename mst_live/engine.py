@@ -1,0 +1,280 @@
+"""StyleEngine: a plugin-style streaming processor. Audio in, styled audio out, fixed latency.
+
+Pipeline per call: input samples -> streaming STFT frames -> every `block_frames` frames, a
+budgeted L-BFGS pushes the block's log-magnitude toward the preset's style (the frames already
+emitted stay fixed on its left, so the conv sees continuous context, and a memory of recent
+output features keeps the long-range statistics on target) -> streaming phase reconstruction
+-> dry/wet mix, level, level following, peak limiter -> out.
+
+Latency, exact, in samples: a block completes when its last frame's window is full, and the
+phase reconstructor holds `look_ahead` frames back, so the worst-case wait between an input
+sample and the output that covers it is (block_frames + look_ahead - 1) * hop + n_fft - 1.
+`process` returns as many samples as it is given, delayed by exactly that.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .dsp.fifo import SampleFifo
+from .dsp.level import LevelFollower, Smoother
+from .dsp.limiter import PeakLimiter
+from .dsp.stft import StreamingSTFT
+from .dsp.streaming_gl import StreamingGriffinLim
+from .errors import ParameterError, check_int
+from .features import FeatureNet
+from .optimize import lbfgs
+from .params import LiveParams, ParamValues
+from .preset import Preset
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ParameterError(f"device={device!r} must be cpu, cuda or auto")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("device='cuda': no CUDA device is available")
+    return torch.device(device)
+
+
+PRECISIONS = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+@dataclass
+class EngineStats:
+    blocks: int = 0
+    evaluations: int = 0
+    last_steps: int = 0
+    dry_blocks: int = 0  # blocks that got no optimisation at all (deadline or bypass)
+    underruns: int = 0  # output asked for before it existed: must stay 0
+    busy_seconds: float = 0.0
+    audio_seconds: float = 0.0
+    eval_seconds: float = 0.0  # running estimate of one loss evaluation
+
+    @property
+    def load(self) -> float:
+        return self.busy_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+class StyleEngine:
+    """Mono float32 in, mono float32 out at ``preset.settings.sample_rate``.
+
+    Parameters may change between any two calls through ``engine.params`` (thread-safe). With
+    ``deadline`` given to `process`, the optimiser stops in time (fewer steps, then none);
+    without it, every block gets exactly ``params.steps`` evaluations, so a file renders the
+    same every time.
+    """
+
+    def __init__(
+        self,
+        preset: Preset,
+        *,
+        block_frames: int = 16,
+        memory_frames: int = 256,
+        look_ahead: int = 3,
+        phase_iters: int = 16,
+        follow: float = 1.0,
+        device: str = "auto",
+        precision: str = "bfloat16",
+        params: LiveParams | None = None,
+        net: FeatureNet | None = None,
+    ) -> None:
+        s = preset.settings
+        self.preset = preset
+        self.settings = s
+        self.sample_rate = s.sample_rate
+        self.block_frames = check_int("block_frames", block_frames, 1, 4096)
+        self.memory_frames = check_int("memory_frames", memory_frames, 0, 100_000)
+        if not 0.0 <= float(follow) <= 1.0:
+            raise ParameterError(f"follow={follow!r} is out of range [0, 1]")
+        self.follow = float(follow)
+        if precision not in PRECISIONS:
+            raise ParameterError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}")
+        self.device = pick_device(device)
+        self.net = net or FeatureNet(s, device=self.device, dtype=PRECISIONS[precision])
+        preset.check_network(self.net.settings, self.net.checksum)
+        self.params = params or LiveParams()
+        self._target = preset.style_target(device=self.device, dtype=torch.float32)
+        self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
+                                          look_ahead=look_ahead)
+        self.latency = (self.block_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
+        self._limiter = PeakLimiter(s.sample_rate)
+        self._follower = LevelFollower(s.sample_rate)
+        self.stats = EngineStats()
+        self.reset()
+
+    # ----------------------------------------------------------------- plugin interface
+    def reset(self) -> None:
+        """Forget all audio: the next call starts a new stream (parameters are kept)."""
+        s = self.settings
+        self._stft = StreamingSTFT(n_fft=s.n_fft, hop_length=s.hop_length)
+        self._phase.reset()
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
+        k = self.net.context
+        self._ctx_out = torch.zeros(s.n_bins, k, device=self.device)
+        self._ctx_in = torch.zeros(s.n_bins, k, device=self.device)
+        self._memory = torch.zeros(s.n_filters, 0, device=self.device)
+        self._wet = SampleFifo()
+        self._dry = SampleFifo()
+        self._wet.push_zeros(self.latency)
+        self._dry.push_zeros(self.latency)
+        self._limiter.reset()
+        self._follower.reset()
+        p = self.params.snapshot()
+        self._mix = Smoother(self.sample_rate, p.mix)
+        self._gain = Smoother(self.sample_rate, p.gain)
+        self._n_in = 0
+        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
+
+    def process(self, block: np.ndarray, *, deadline: float | None = None) -> np.ndarray:
+        """Take ``n`` input samples, return ``n`` output samples (``latency`` samples late)."""
+        x = self._check(block)
+        t0 = time.perf_counter()
+        self._n_in += x.size
+        self._dry.push(x)
+        frames = self._stft.push(x)
+        if frames.shape[1]:
+            self._pending.append(frames)
+            self._pending_n += frames.shape[1]
+        while self._pending_n >= self.block_frames:
+            self._run_block(self._take(self.block_frames), deadline)
+        out = self._output(x.size)
+        self.stats.busy_seconds += time.perf_counter() - t0
+        self.stats.audio_seconds += x.size / self.sample_rate
+        return out
+
+    def flush(self) -> np.ndarray:
+        """End the stream: the last ``latency`` samples, then the engine starts over."""
+        frames = self._stft.flush()
+        if frames.shape[1]:
+            self._pending.append(frames)
+            self._pending_n += frames.shape[1]
+        while self._pending_n:
+            self._run_block(self._take(min(self.block_frames, self._pending_n)), None)
+        # the reconstructor trims its whole output to the input's length, which leaves exactly
+        # `latency` samples queued
+        self._wet.push(self._phase.flush(length=self._n_in))
+        out = self._output(self.latency)
+        stats = self.stats
+        self.reset()
+        self.stats = stats  # what the stream did stays readable after it ended
+        return out
+
+    def warm_up(self) -> None:
+        """Run two blocks of silence through everything once, so that the first real block does
+        not pay for lazy initialisation (numba caches, torch kernels) while a device waits."""
+        n = (2 * self.block_frames + 8) * self.settings.hop_length
+        self.process(np.zeros(n, np.float32))
+        self.reset()
+        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
+
+    # ----------------------------------------------------------------- internals
+    def _check(self, block: np.ndarray) -> np.ndarray:
+        x = np.asarray(block)
+        if x.ndim == 2 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.ndim != 1:
+            raise ParameterError(f"process() takes mono audio (n,) or (n, 1), got shape {x.shape}")
+        if x.dtype.kind != "f":
+            raise ParameterError(f"process() takes float audio, got {x.dtype}")
+        x = x.astype(np.float32, copy=False)
+        if x.size and not np.all(np.isfinite(x)):
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return x
+
+    def _take(self, n: int) -> np.ndarray:
+        allf = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
+        block, rest = allf[:, :n], allf[:, n:]
+        self._pending = [rest] if rest.shape[1] else []
+        self._pending_n = rest.shape[1]
+        return block
+
+    def _run_block(self, frames: np.ndarray, deadline: float | None) -> None:
+        p = self.params.snapshot()
+        mag = np.abs(frames)
+        content = torch.log1p(torch.from_numpy(mag).to(self.device))
+        steps = 0
+        unchanged = bool(p.bypass or p.style_weight == 0.0 or p.steps == 0)
+        if unchanged:
+            x = content
+            if not p.bypass and p.style_weight != 0.0:
+                self.stats.dry_blocks += 1
+        else:
+            x, steps = self._optimise(content, p, deadline)
+            if steps == 0:
+                self.stats.dry_blocks += 1
+                unchanged = True
+        x = torch.clamp(x, min=0.0)
+        with torch.no_grad():
+            k = self.net.context
+            if self.memory_frames:
+                f = self.net(torch.cat([self._ctx_out, x], dim=1))
+                self._memory = torch.cat([self._memory, f], dim=1)[:, -self.memory_frames :]
+            self._ctx_out = torch.cat([self._ctx_out, x], dim=1)[:, -k:] if k else self._ctx_out
+            self._ctx_in = torch.cat([self._ctx_in, content], dim=1)[:, -k:] if k else self._ctx_in
+        out_mag = torch.expm1(x).cpu().numpy() if not p.bypass else mag
+        self._wet.push(self._phase.push(out_mag, phases=frames, exact=unchanged))
+        self.stats.blocks += 1
+        self.stats.evaluations += steps
+        self.stats.last_steps = steps
+
+    def _optimise(self, content: torch.Tensor, p: ParamValues, deadline: float | None) -> tuple[torch.Tensor, int]:
+        net, target = self.net, self._target
+        mem = self._memory
+        tm = mem.shape[1]
+        with torch.no_grad():
+            fc = net(torch.cat([self._ctx_in, content], dim=1))
+            mm = mem.T @ mem
+            mm_sq = float((mm * mm).sum())
+            wm = target.factor.T @ mem
+            wm_sq = float((wm * wm).sum())
+        t_total = tm + content.shape[1]
+        sw, alpha = p.style_weight, p.content_weight
+        sq_norm = float(target.sq_norm)
+        ctx = self._ctx_out
+
+        def fg(xv: torch.Tensor) -> tuple[float, torch.Tensor]:
+            t0 = time.perf_counter()
+            xv = xv.detach().requires_grad_(True)
+            f = net(torch.cat([ctx, xv], dim=1))
+            bb = f.T @ f
+            mb = mem.T @ f
+            wf = target.factor.T @ f
+            gram_sq = (mm_sq + 2 * (mb * mb).sum() + (bb * bb).sum()) / (t_total * t_total)
+            style = gram_sq - 2 * (wm_sq + (wf * wf).sum()) / t_total + sq_norm
+            d = f - fc
+            loss = sw * style + alpha * (d * d).sum()
+            loss.backward()
+            dt = time.perf_counter() - t0
+            est = self.stats.eval_seconds
+            self.stats.eval_seconds = dt if est == 0 else 0.8 * est + 0.2 * dt
+            return float(loss.detach()), xv.grad
+
+        return lbfgs(fg, content.clone(), max_evals=p.steps, deadline=deadline,
+                     eval_seconds=self.stats.eval_seconds)
+
+    def _output(self, n: int) -> np.ndarray:
+        wet = self._wet.pop(n)
+        dry = self._dry.pop(n)
+        if wet.size < n:  # cannot happen with the latency above; counted, never hidden
+            self.stats.underruns += 1
+            wet = np.concatenate([wet, np.zeros(n - wet.size, np.float32)])
+        if dry.size < n:
+            dry = np.concatenate([dry, np.zeros(n - dry.size, np.float32)])
+        p = self.params.snapshot()
+        if n == 0:
+            return np.zeros(0, np.float32)
+        if p.bypass:
+            wet = dry
+        elif self.follow > 0:
+            wet = self._follower.process(wet, dry, self.follow)
+        mix = self._mix.ramp(p.mix, n)
+        gain = self._gain.ramp(p.gain, n)
+        out = (mix * wet + (1.0 - mix) * dry) * gain
+        return self._limiter.process(out.astype(np.float32))

@@ -1,0 +1,270 @@
+"""Running the engine live: device callback <-> rings <-> worker thread <-> engine.
+
+The callback copies between the device and two preallocated rings and counts problems; the
+worker resamples (soxr, streaming) between the device rate and the engine's, runs the engine
+against a deadline taken from how much audio the output ring still holds, and feeds the ring
+back. The main thread only draws the status and waits for Ctrl-C, SIGTERM, the end of a file
+input, or a device failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import numpy as np
+import soxr
+
+from ..engine import StyleEngine
+from ..ui.events import EventLog
+from ..ui.status import StatusScreen
+from .audio import DeviceError, Ring, _sd, find_device
+from .files import iter_mono_blocks
+from .render import open_output
+
+SAFETY_S = 0.03  # the optimiser stops this long before the output ring would run dry
+
+
+class LiveRunner:
+    def __init__(self, engine: StyleEngine, *, device_rate: int, channels: int, chunk_ms: float = 10.0) -> None:
+        self.engine = engine
+        self.rate = device_rate
+        self.channels = channels
+        self.chunk = max(32, int(device_rate * chunk_ms / 1000))
+        sr = engine.sample_rate
+        block_s = engine.block_frames * engine.settings.hop_length / sr
+        # the worker gets one block's time to compute each block, plus a margin
+        self.prime = int((block_s + 0.05) * device_rate)
+        self.in_ring = Ring(int(device_rate * 8))
+        self.out_ring = Ring(int(device_rate * 8) + self.prime)
+        self.out_ring.write(np.zeros(self.prime, np.float32))
+        self._mono = np.zeros(1 << 16, np.float32)
+        self.underruns = 0
+        self.overruns = 0
+        self.callbacks = 0
+        self.in_peak = 0.0
+        self.out_peak = 0.0
+        self.running = True
+        self.finished = threading.Event()
+        self.error: str | None = None
+        self._to_engine = None if device_rate == sr else soxr.ResampleStream(device_rate, sr, 1, dtype="float32")
+        self._from_engine = None if device_rate == sr else soxr.ResampleStream(sr, device_rate, 1, dtype="float32")
+
+    # ---------------------------------------------------------------- audio thread
+    def callback(self, indata, outdata, frames, time_info, status) -> None:
+        """Copies only. Never allocates buffers, waits, logs or touches a file."""
+        self.callbacks += 1
+        if status.input_overflow:
+            self.overruns += 1
+        if status.output_underflow:
+            self.underruns += 1
+        if indata is not None:
+            if self.in_ring.write(indata[:, 0]) < frames:
+                self.overruns += 1
+        if outdata is not None:
+            mono = self._mono[:frames]
+            got = self.out_ring.read_into(mono)
+            if got < frames:
+                mono[got:] = 0.0
+                if self.running:
+                    self.underruns += 1
+            outdata[:] = mono[:, None]
+
+    def input_only_callback(self, indata, frames, time_info, status) -> None:
+        self.callback(indata, None, frames, time_info, status)
+
+    def output_only_callback(self, outdata, frames, time_info, status) -> None:
+        self.callback(None, outdata, frames, time_info, status)
+
+    # ---------------------------------------------------------------- worker thread
+    def _resample(self, rs, x: np.ndarray, last: bool = False) -> np.ndarray:
+        return x if rs is None else rs.resample_chunk(x, last=last)
+
+    def _deadline(self) -> float:
+        return time.perf_counter() + self.out_ring.available() / self.rate - SAFETY_S
+
+    def _process(self, x_dev: np.ndarray) -> np.ndarray:
+        self.in_peak = max(self.in_peak * 0.9, float(np.max(np.abs(x_dev))) if x_dev.size else 0.0)
+        y = self.engine.process(self._resample(self._to_engine, x_dev), deadline=self._deadline())
+        return y
+
+    def work_from_ring(self, sink) -> None:
+        """Device input: take what the callback captured, process, hand to ``sink``."""
+        buf = np.zeros(self.chunk, np.float32)
+        try:
+            while self.running:
+                if self.in_ring.available() < self.chunk:
+                    time.sleep(0.002)
+                    continue
+                self.in_ring.read_into(buf)
+                sink(self._process(buf.copy()))
+        except Exception as exc:  # shown as one line by the main thread
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.finished.set()
+
+    def work_from_file(self, path: str) -> None:
+        """File input played as if live: paced by how fast the device drains the output ring."""
+        try:
+            sr = self.engine.sample_rate
+            for block in iter_mono_blocks(path, sr, block=4096):
+                for i in range(0, block.size, 512):
+                    while self.running and self.out_ring.available() > self.prime + self.chunk:
+                        time.sleep(0.002)
+                    if not self.running:
+                        return
+                    x = block[i : i + 512]
+                    self.in_peak = max(self.in_peak * 0.9, float(np.max(np.abs(x))))
+                    self.to_device(self.engine.process(x, deadline=self._deadline()))
+            # let the tail out: flush the engine and wait for the ring to drain
+            self.to_device(self.engine.flush())
+            while self.running and self.out_ring.available() > 0:
+                time.sleep(0.01)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.finished.set()
+
+    def to_device(self, y: np.ndarray) -> None:
+        out = self._resample(self._from_engine, y)
+        self.out_peak = max(self.out_peak * 0.9, float(np.max(np.abs(out))) if out.size else 0.0)
+        while self.running and self.out_ring.space() < out.size:
+            time.sleep(0.002)
+        self.out_ring.write(out)
+
+    def latency_s(self, device_latency: float) -> float:
+        return self.engine.latency / self.engine.sample_rate + self.prime / self.rate + device_latency
+
+
+def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bool, output_is_file: bool) -> int:
+    sd = _sd()
+    in_dev = None if input_is_file else find_device(args.input, "input")
+    out_dev = None if output_is_file else find_device(args.output, "output")
+    rate_dev = out_dev if out_dev is not None else in_dev
+    device_rate = int(sd.query_devices(rate_dev)["default_samplerate"])
+    if output_is_file:
+        device_rate = engine.sample_rate if in_dev is None else device_rate
+    engine.warm_up()
+    runner = LiveRunner(engine, device_rate=device_rate, channels=args.channels)
+    events = EventLog(args.events)
+    engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
+    record = open_output(args.output, engine.sample_rate, args.channels) if output_is_file else None
+
+    def to_file(y: np.ndarray) -> None:
+        record.write(np.repeat(y[:, None], args.channels, axis=1) if args.channels > 1 else y)
+
+    try:
+        if in_dev is not None and out_dev is not None:
+            stream = sd.Stream(samplerate=device_rate, channels=(1, args.channels), dtype="float32",
+                               device=(in_dev, out_dev), callback=runner.callback)
+            worker = threading.Thread(target=runner.work_from_ring, args=(runner.to_device,), daemon=True)
+        elif out_dev is not None:
+            stream = sd.OutputStream(samplerate=device_rate, channels=args.channels, dtype="float32",
+                                     device=out_dev, callback=runner.output_only_callback)
+            worker = threading.Thread(target=runner.work_from_file, args=(args.input,), daemon=True)
+        else:
+            stream = sd.InputStream(samplerate=device_rate, channels=1, dtype="float32", device=in_dev,
+                                    callback=runner.input_only_callback)
+            worker = threading.Thread(target=runner.work_from_ring, args=(to_file,), daemon=True)
+    except sd.PortAudioError as exc:
+        events.emit("error", message=str(exc))
+        events.close()
+        raise DeviceError(f"cannot open the audio device: {exc}") from None
+
+    control = _start_stdin_control(engine, events) if getattr(args, "control_stdin", False) else None
+    screen = StatusScreen(enabled=not args.live_quiet)
+    interrupted = False
+    err = None
+    try:
+        with stream:
+            worker.start()
+            device_latency = float(np.max(stream.latency)) if np.size(stream.latency) else 0.0
+            events.emit("start", device_rate=device_rate, latency_ms=round(1000 * runner.latency_s(device_latency), 1),
+                        engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1))
+            last_underruns = 0
+            with screen:
+                while not runner.finished.wait(0.25):
+                    if not stream.active:
+                        err = "the audio device stopped (disconnected or failed)"
+                        break
+                    fields = _status(engine, runner, device_latency)
+                    screen.update(fields)
+                    events.status(fields)
+                    if runner.underruns > last_underruns:
+                        events.emit("underrun", count=runner.underruns)
+                        last_underruns = runner.underruns
+            if runner.error:
+                err = runner.error
+    except KeyboardInterrupt:
+        interrupted = True
+    except sd.PortAudioError as exc:
+        err = f"audio device error: {exc}"
+    finally:
+        runner.running = False
+        worker.join(timeout=5)
+        if record is not None:
+            record.close()
+        fields = _status(engine, runner, 0.0)
+        events.status(fields, force=True)
+        if err:
+            events.emit("error", message=err)
+        events.close()
+        if control is not None:
+            control.stop = True
+    summary = (f"{'interrupted' if interrupted else 'stopped'}: {engine.stats.blocks} blocks, "
+               f"{fields['steps_per_block']:.1f} steps/block, load {fields['load']:.2f}, "
+               f"{runner.underruns} underruns, {runner.overruns} overruns")
+    print(summary, file=sys.stderr)
+    if err:
+        raise DeviceError(err)
+    return 130 if interrupted else 0
+
+
+def _status(engine: StyleEngine, runner: LiveRunner, device_latency: float) -> dict:
+    st = engine.stats
+    return {
+        "load": round(st.load, 3),
+        "latency_ms": round(1000 * runner.latency_s(device_latency), 1),
+        "steps_done": st.last_steps,
+        "steps_per_block": round(st.evaluations / max(st.blocks, 1), 2),
+        "blocks": st.blocks,
+        "dry_blocks": st.dry_blocks,
+        "underruns": runner.underruns,
+        "overruns": runner.overruns,
+        "in_peak": round(runner.in_peak, 4),
+        "out_peak": round(runner.out_peak, 4),
+        **engine.params.as_dict(),
+    }
+
+
+class _StdinControl(threading.Thread):
+    """`--control-stdin`: lines of 'NAME VALUE' set live parameters (for scripts and tests)."""
+
+    def __init__(self, engine: StyleEngine, events: EventLog) -> None:
+        super().__init__(daemon=True)
+        self.engine = engine
+        self.events = events
+        self.stop = False
+
+    def run(self) -> None:
+        from ..errors import MstError
+
+        for line in sys.stdin:
+            if self.stop:
+                return
+            parts = line.split()
+            if len(parts) != 2:
+                continue
+            try:
+                self.engine.params.set(parts[0].replace("-", "_"), float(parts[1]))
+            except (MstError, ValueError) as exc:
+                self.events.emit("error", message=str(exc))
+
+
+def _start_stdin_control(engine: StyleEngine, events: EventLog) -> _StdinControl:
+    t = _StdinControl(engine, events)
+    t.start()
+    return t
+

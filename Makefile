@@ -31,6 +31,8 @@ presets: install
 bench: install
 	$(BIN)/python scripts/bench_foundation.py
 	$(BIN)/python scripts/bench_phase.py
+	$(BIN)/python scripts/bench_engine.py
+	$(BIN)/python scripts/bench_live.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

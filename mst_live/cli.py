@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -66,10 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", help="list audio devices with their host API")
 
-    pd = sub.add_parser("demo", help="run the main job on the shipped preset and demo clip")
+    pd = sub.add_parser("demo", help="run the streaming engine on the shipped preset and demo clip")
     pd.add_argument("--out", default="out", help="folder for the results (out/)")
     pd.add_argument("--preset", default="jazz", help="preset (jazz)")
-    _transfer_args(pd, iters=100)
     return parser
 
 
@@ -250,12 +250,32 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .dsp.stft import stft
+    from .io.files import read_mono
+    from .preset import load_preset, resolve_preset_path
+    from .ui.plot import spectrogram_picture
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.picture is None:
-        args.picture = str(out / "demo.png")
-    print(f"demo: {DEMO_CLIP.name} in the style of preset '{args.preset}' -> {out}/demo.wav, {args.picture}")
-    return _run_transfer(str(DEMO_CLIP), args.preset, out / "demo.wav", args)
+    wav, png = out / "demo.wav", out / "demo.png"
+    print(f"demo: {DEMO_CLIP.name} through the streaming engine with preset '{args.preset}' -> {wav}, {png}")
+    live = build_parser().parse_args(["--preset", args.preset, "--input", str(DEMO_CLIP), "--output", str(wav)])
+    status = _render(live)
+    preset = load_preset(resolve_preset_path(args.preset))
+    s = preset.settings
+
+    def mag(path: Path) -> np.ndarray:
+        return np.abs(stft(read_mono(path, s.sample_rate), n_fft=s.n_fft, hop_length=s.hop_length))
+
+    panels = [("content", mag(DEMO_CLIP))]
+    if preset.excerpt_path is not None:
+        panels.append((f"style ({preset.name})", mag(preset.excerpt_path)))
+    panels.append(("output", mag(wav)))
+    spectrogram_picture(png, panels, sample_rate=s.sample_rate, hop_length=s.hop_length)
+    print(f"wrote {png}")
+    return status
 
 
 def _engine_from_args(args: argparse.Namespace):
@@ -282,7 +302,17 @@ def _cmd_live(args: argparse.Namespace) -> int:
         return _render(args)
     from .io.live import run_live
 
-    return run_live(args, _engine_from_args(args), input_is_file=input_is_file, output_is_file=output_is_file)
+    engine = _engine_from_args(args)
+    try:
+        code = run_live(args, engine, input_is_file=input_is_file, output_is_file=output_is_file)
+    except MstError as exc:
+        print(f"mst-live: error: {exc}", file=sys.stderr)
+        code = 2
+    # Live runs end here and now: no interpreter shutdown that could wait on a device thread or
+    # on the --control-stdin reader blocked in readline. Files and events are closed already.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -334,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C must stop a live run even when started from a shell that ignores SIGINT for
+    # background jobs (Python installs no handler for a signal it inherits as ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     handlers = {
         ("preset", "build"): _cmd_preset_build,
         ("preset", "info"): _cmd_preset_info,

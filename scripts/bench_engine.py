@@ -73,7 +73,7 @@ def main() -> None:
         "",
         f"`scripts/bench_engine.py` on {machine()}. Content: `{CONTENT_TRACK}` from 20 s; style: 60 s of "
         f"`{STYLE_TRACK}` (the preset built from it). Defaults: {s.describe()}, 16-frame blocks, "
-        "12 optimiser steps per block, bfloat16 network arithmetic, 256 frames of style memory, "
+        "2 overlap frames, 12 optimiser steps per block, bfloat16 network arithmetic, 256 frames of style memory, "
         "16 Griffin-Lim passes with a 3-frame look-ahead. Load = wall time / audio time "
         "(below 1 is faster than real time); the engine rows time the whole process, with start-up "
         "(imports, weights, numba cache) included.",
@@ -88,7 +88,8 @@ def main() -> None:
     lines += [
         "",
         f"Latency at the defaults: **{ms(eng.latency):.0f} ms** ({eng.latency} samples) = a block of {block} frames "
-        f"waiting to fill ({block - 1} hops, {ms((block - 1) * hop):.0f} ms) + the phase reconstructor's look-ahead "
+        f"waiting to fill ({block - 1} hops, {ms((block - 1) * hop):.0f} ms) + {eng.overlap_frames} overlap frames "
+        f"optimised again with the next block ({ms(eng.overlap_frames * hop):.0f} ms) + the phase reconstructor's look-ahead "
         f"({la} hops, {ms(la * hop):.0f} ms) + one STFT frame ({n_fft - 1} samples, {ms(n_fft - 1):.0f} ms). "
         f"Live, the worker gets one more block ({ms(block * hop):.0f} ms) to compute it, plus the device's own buffers.",
     ]

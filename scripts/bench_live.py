@@ -20,6 +20,7 @@ from bench_foundation import CONTENT_TRACK, STYLE_TRACK, excerpt, music_dir
 from benchmd import ROOT, machine, write_section
 
 from mst_live import Settings, build_preset
+from mst_live.io.live import PRIME_MARGIN_S
 from mst_live.jackrig import JackServer, Player, read_events, start_mst_live
 from mst_live.quality import Yardstick
 
@@ -81,8 +82,10 @@ def main() -> None:
             f"| {period} frames ({1000 * period / RATE:.1f} ms) | **{last['underruns']} / {last['overruns']}** | {last['xruns']} | "
             f"**{last['steps_per_block']:.1f}** ({last['dry_blocks']} blocks dry) | {last['load']:.2f} | "
             f"{start['latency_ms']:.0f} ms | {gap:.2f} |")
-    lines += ["", "Latency in to out = the engine's 511 ms + one block (372 ms) for the worker to compute it + a 50 ms "
-              "margin + the device's own buffering."]
+    start = rows[0][1]
+    block_ms = 1000 * 16 * s.hop_length / s.sample_rate
+    lines += ["", f"Latency in to out = the engine's {start['engine_latency_ms']:.0f} ms + one block ({block_ms:.0f} ms) for "
+              f"the worker to compute it + a {1000 * PRIME_MARGIN_S:.0f} ms margin + the device's own buffering."]
     body = "\n".join(lines)
     write_section("live", body)
     print(body)

@@ -60,7 +60,7 @@ def test_latency_is_exact_and_minimal_for_a_click(preset):
     y = run(eng, x, [64])
     assert int(np.argmax(np.abs(y))) == 5000 + eng.latency
     s = preset.settings
-    assert eng.latency == (8 + 3 - 1) * s.hop_length + s.n_fft - 1
+    assert eng.latency == (8 + 2 + 3 - 1) * s.hop_length + s.n_fft - 1
 
 
 def test_styled_output_moves_toward_the_style(preset, small):

@@ -26,6 +26,7 @@ from .files import iter_mono_blocks
 from .render import open_output
 
 SAFETY_S = 0.03  # the optimiser stops this long before the output ring would run dry
+PRIME_MARGIN_S = 0.03  # output primed with one block of silence plus this: the worker's time to compute a block
 
 
 class LiveRunner:
@@ -37,7 +38,7 @@ class LiveRunner:
         sr = engine.sample_rate
         block_s = engine.block_frames * engine.settings.hop_length / sr
         # the worker gets one block's time to compute each block, plus a margin
-        self.prime = int((block_s + 0.05) * device_rate)
+        self.prime = int((block_s + PRIME_MARGIN_S) * device_rate)
         self.in_ring = Ring(int(device_rate * 8))
         self.out_ring = Ring(int(device_rate * 8) + self.prime)
         self.out_ring.write(np.zeros(self.prime, np.float32))

@@ -15,10 +15,10 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_foundation import CONTENT_TRACK, STYLE_TRACK, excerpt, music_dir
+from bench_foundation import CONTENT_TRACK, STYLE_TRACK, style_and_content
 from benchmd import ROOT, machine, write_section
 
-from mst_live import Settings, build_preset, transfer
+from mst_live import Settings, load_preset, transfer
 from mst_live.engine import StyleEngine
 from mst_live.io.files import read_mono
 from mst_live.params import LiveParams
@@ -34,16 +34,11 @@ def run_engine_process(preset: Path, src: Path, dst: Path, device: str) -> tuple
 
 
 def main() -> None:
-    music = music_dir()
-    work = ROOT / ".cache/bench"
-    work.mkdir(parents=True, exist_ok=True)
     s = Settings()
-    style = excerpt(music / STYLE_TRACK, 30.0, 60.0, work / "style60.wav", s.sample_rate)
-    content60 = excerpt(music / CONTENT_TRACK, 20.0, 60.0, work / "content60.wav", s.sample_rate)
+    work, style, content60, preset_path = style_and_content(s)
     content10 = content60[: 10 * s.sample_rate]
     sf.write(work / "content10.wav", content10, s.sample_rate)
-    preset_path = build_preset([work / "style60.wav"], settings=s).save(work / "style60.npz")
-    preset = build_preset([work / "style60.wav"], settings=s)
+    preset = load_preset(preset_path)
     ys = Yardstick(s)
     g_style = ys.gram(style)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -44,6 +44,17 @@ def excerpt(src: Path, at: float, dur: float, dst: Path, sr: int) -> np.ndarray:
     return y
 
 
+def style_and_content(s: Settings) -> tuple[Path, np.ndarray, np.ndarray, Path]:
+    """The engine benchmarks' material: (work folder, 60 s of style, 60 s of content, preset of the style)."""
+    music = music_dir()
+    work = ROOT / ".cache/bench"
+    work.mkdir(parents=True, exist_ok=True)
+    style = excerpt(music / STYLE_TRACK, 30.0, 60.0, work / "style60.wav", s.sample_rate)
+    content = excerpt(music / CONTENT_TRACK, 20.0, 60.0, work / "content60.wav", s.sample_rate)
+    preset = build_preset([work / "style60.wav"], settings=s).save(work / "style60.npz")
+    return work, style, content, preset
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iters", type=int, default=300)

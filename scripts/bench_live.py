@@ -16,10 +16,10 @@ import numpy as np
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_foundation import CONTENT_TRACK, STYLE_TRACK, excerpt, music_dir
-from benchmd import ROOT, machine, write_section
+from bench_foundation import CONTENT_TRACK, style_and_content
+from benchmd import machine, write_section
 
-from mst_live import Settings, build_preset
+from mst_live import Settings
 from mst_live.io.live import PRIME_MARGIN_S
 from mst_live.jackrig import JackServer, Player, read_events, start_mst_live
 from mst_live.quality import Yardstick
@@ -29,13 +29,8 @@ PERIODS = (256, 1024)
 
 
 def main() -> None:
-    music = music_dir()
-    work = ROOT / ".cache/bench"
-    work.mkdir(parents=True, exist_ok=True)
     s = Settings()
-    style = excerpt(music / STYLE_TRACK, 30.0, 60.0, work / "style60.wav", s.sample_rate)
-    content = excerpt(music / CONTENT_TRACK, 20.0, 60.0, work / "content60.wav", s.sample_rate)
-    preset = build_preset([work / "style60.wav"], settings=s).save(work / "style60.npz")
+    work, style, content, preset = style_and_content(s)
     clip = soxr.resample(content, s.sample_rate, RATE).astype(np.float32)
     ys = Yardstick(s)
     g_style = ys.gram(style)

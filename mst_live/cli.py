@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--sample-rate", type=int, default=22050)
 
     sub.add_parser("devices", help="list audio devices with their host API")
+    pm = sub.add_parser("midi", help="list MIDI input ports, or learn a mapping")
+    msub = pm.add_subparsers(dest="midi_command", metavar="ACTION", parser_class=_Parser)
+    ml = msub.add_parser("learn", help="move each control when asked; writes a mapping file")
+    ml.add_argument("--midi", required=True, metavar="PORT", help="MIDI input port name (substring)")
+    ml.add_argument("-o", "--output", required=True, help="mapping file to write (.toml)")
+    ml.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each control (30)")
 
     pd = sub.add_parser("demo", help="run the streaming engine on the shipped preset and demo clip")
     pd.add_argument("--out", default="out", help="folder for the results (out/)")
@@ -78,11 +84,17 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("live style transfer (no COMMAND): mst-live --preset jazz --input mic")
     g.add_argument("--preset", dest="live_preset", metavar="PRESET",
-                   help="preset file or shipped name (jazz, strings, rock, chiptune)")
+                   help="preset file or shipped name (jazz, strings, rock, chiptune); several, comma-separated, "
+                   "for MIDI program change to choose from")
+    g.add_argument("--morph-preset", metavar="PRESET", help="a second style to blend toward (the morph parameter)")
+    g.add_argument("--midi", metavar="PORT", help="MIDI input port name (substring); mst-live midi lists them")
+    g.add_argument("--midi-map", metavar="FILE", help="MIDI mapping file (TOML) instead of the default mapping")
     g.add_argument("--input", default="mic", help="mic (default input), a device index or name, or an audio file")
     g.add_argument("--output", default=None,
                    help="a device index or name, or an audio file (default: the default output device)")
     for name, (lo, hi, default, text) in BOUNDS.items():
+        if name == "style_index":
+            continue
         flag = "--" + name.replace("_", "-")
         if name == "bypass":
             g.add_argument(flag, action="store_const", const=1, default=0, help=text)
@@ -249,6 +261,33 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_midi(args: argparse.Namespace) -> int:
+    from .midi.controller import input_names, learn
+    from .midi.mapping import CCRule, Mapping, dump_mapping
+    from .params import BOUNDS
+
+    if args.midi_command is None:
+        names = input_names()
+        print("\n".join(names) if names else "no MIDI input ports")
+        return 0
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise ParameterError(f"-o {out}: folder {out.parent} does not exist")
+    wanted = ["style_weight", "mix", "level", "content_weight", "morph", "steps"]
+
+    def ask(param: str) -> None:
+        lo, hi, _, text = BOUNDS[param]
+        print(f"move the control for {param} ({text}; {lo:g}..{hi:g}), or wait {args.timeout:g} s to skip", flush=True)
+
+    found = learn(args.midi, wanted, ask=ask, timeout=args.timeout)
+    rules = [CCRule(cc=cc, param=param, lo=BOUNDS[param][0], hi=BOUNDS[param][1],
+                    curve="log" if param in ("style_weight", "content_weight") else "linear", channel=channel)
+             for param, channel, cc in found]
+    out.write_text(dump_mapping(Mapping(rules=rules)))
+    print(f"wrote {out}: {len(rules)} control(s)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -283,10 +322,12 @@ def _engine_from_args(args: argparse.Namespace):
     from .params import BOUNDS, LiveParams
     from .preset import load_preset, resolve_preset_path
 
-    preset = load_preset(resolve_preset_path(args.live_preset))
-    params = LiveParams(**{name: getattr(args, name) for name in BOUNDS})
-    return StyleEngine(preset, block_frames=args.block_frames, follow=args.follow, device=args.live_device,
-                       precision=args.precision, params=params)
+    names = [n.strip() for n in args.live_preset.split(",") if n.strip()]
+    presets = [load_preset(resolve_preset_path(n)) for n in names]
+    morph = load_preset(resolve_preset_path(args.morph_preset)) if args.morph_preset else None
+    params = LiveParams(**{name: getattr(args, name) for name in BOUNDS if hasattr(args, name)})
+    return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=args.block_frames,
+                       follow=args.follow, device=args.live_device, precision=args.precision, params=params)
 
 
 def _cmd_live(args: argparse.Namespace) -> int:
@@ -373,9 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         ("transfer", None): _cmd_transfer,
         ("resynth", None): _cmd_resynth,
         ("devices", None): _cmd_devices,
+        ("midi", None): _cmd_midi,
         ("demo", None): _cmd_demo,
     }
     key = (args.command, getattr(args, "preset_command", None))
+    if args.command == "midi":
+        key = ("midi", None)
     handler = handlers.get(key)
     if args.command is None and args.live_preset:
         handler = _cmd_live

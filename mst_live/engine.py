@@ -85,6 +85,8 @@ class StyleEngine:
         precision: str = "bfloat16",
         params: LiveParams | None = None,
         net: FeatureNet | None = None,
+        styles: list[Preset] | None = None,
+        morph: Preset | None = None,
     ) -> None:
         s = preset.settings
         self.preset = preset
@@ -100,9 +102,17 @@ class StyleEngine:
             raise ParameterError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}")
         self.device = pick_device(device)
         self.net = net or FeatureNet(s, device=self.device, dtype=PRECISIONS[precision])
-        preset.check_network(self.net.settings, self.net.checksum)
+        # the style: presets[params.style_index] (program change picks it), blended toward
+        # `morph` by params.morph; all share the network, so every one is checked against it
+        self.presets = [preset, *(styles or [])]
+        self.morph_preset = morph
+        for p in [*self.presets, *([morph] if morph else [])]:
+            p.check_network(self.net.settings, self.net.checksum)
         self.params = params or LiveParams()
-        self._target = preset.style_target(device=self.device, dtype=torch.float32)
+        self._targets = [p.style_target(device=self.device, dtype=torch.float32) for p in self.presets]
+        self._morph = morph.style_target(device=self.device, dtype=torch.float32) if morph else None
+        self._cross = [float(((t.factor.T @ self._morph.factor) ** 2).sum()) if self._morph is not None else 0.0
+                       for t in self._targets]
         self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
                                           look_ahead=look_ahead)
         self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
@@ -238,8 +248,16 @@ class StyleEngine:
         self.stats.evaluations += steps
         self.stats.last_steps = steps
 
+    def target(self, p: ParamValues):
+        """The style target for these parameter values: the selected preset, morphed."""
+        i = min(p.style_index, len(self._targets) - 1)
+        t = self._targets[i]
+        if self._morph is not None and p.morph > 0:
+            t = t.blend(self._morph, p.morph, self._cross[i])
+        return t
+
     def _optimise(self, content: torch.Tensor, p: ParamValues, deadline: float | None) -> tuple[torch.Tensor, int]:
-        net, target = self.net, self._target
+        net, target = self.net, self.target(p)
         mem = self._memory
         pad = net.context
         tm = mem.shape[1]

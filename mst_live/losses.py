@@ -23,6 +23,17 @@ class StyleTarget:
         factor = basis * torch.sqrt(torch.clamp(eigenvalues, min=0)).unsqueeze(0)
         return cls(factor=factor, sq_norm=torch.as_tensor(sq_norm, dtype=factor.dtype, device=factor.device))
 
+    def blend(self, other: StyleTarget, amount: float, cross_sq: float) -> StyleTarget:
+        """(1 − a)·G_self + a·G_other, still in factored form; ``cross_sq`` = ‖W_selfᵀ W_other‖²."""
+        a = float(amount)
+        if a <= 0.0:
+            return self
+        if a >= 1.0:
+            return other
+        factor = torch.cat([self.factor * (1 - a) ** 0.5, other.factor * a**0.5], dim=1)
+        sq = (1 - a) ** 2 * self.sq_norm + a**2 * other.sq_norm + 2 * a * (1 - a) * cross_sq
+        return StyleTarget(factor=factor, sq_norm=sq)
+
     def to(self, device: torch.device | str, dtype: torch.dtype) -> StyleTarget:
         return StyleTarget(self.factor.to(device=device, dtype=dtype), self.sq_norm.to(device=device, dtype=dtype))
 

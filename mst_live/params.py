@@ -19,6 +19,8 @@ BOUNDS: dict[str, tuple[float, float, float, str]] = {
     "level": (-60.0, 12.0, 0.0, "output level in dB"),
     "steps": (0, 200, 12, "optimiser steps (loss evaluations) per block"),
     "bypass": (0, 1, 0, "1 passes the input through, delayed by the latency"),
+    "morph": (0.0, 1.0, 0.0, "blend of the style toward --morph-preset: 0 = the preset, 1 = the morph preset"),
+    "style_index": (0, 127, 0, "which of the presets given is the style (program change selects it)"),
 }
 
 
@@ -30,6 +32,8 @@ class ParamValues:
     level: float = 0.0
     steps: int = 12
     bypass: int = 0
+    morph: float = 0.0
+    style_index: int = 0
 
     @property
     def gain(self) -> float:
@@ -40,7 +44,7 @@ def validate(name: str, value: float) -> float | int:
     if name not in BOUNDS:
         raise ParameterError(f"unknown parameter {name!r} (known: {', '.join(BOUNDS)})")
     lo, hi, _, _ = BOUNDS[name]
-    if name in ("steps", "bypass"):
+    if name in ("steps", "bypass", "style_index"):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         return check_int(name, value, int(lo), int(hi))

@@ -19,6 +19,7 @@ import numpy as np
 import soxr
 
 from ..engine import StyleEngine
+from ..errors import MstError
 from ..ui.events import EventLog
 from ..ui.status import StatusScreen
 from .audio import DeviceError, Ring, _sd, find_device
@@ -159,6 +160,11 @@ def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bo
     runner = LiveRunner(engine, device_rate=device_rate, channels=args.channels)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
+    try:
+        midi = _open_midi(args, engine, events)  # before any device is touched: a bad port fails first
+    except MstError:
+        events.close()
+        raise
     record = open_output(args.output, engine.sample_rate, args.channels) if output_is_file else None
 
     def to_file(y: np.ndarray) -> None:
@@ -227,6 +233,8 @@ def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bo
         events.close()
         if control is not None:
             control.stop = True
+        if midi is not None:
+            midi.close()
     summary = (f"{'interrupted' if interrupted else 'stopped'}: {engine.stats.blocks} blocks, "
                f"{fields['steps_per_block']:.1f} steps/block, load {fields['load']:.2f}, "
                f"{runner.underruns} underruns, {runner.overruns} overruns, {runner.xruns} device xruns")
@@ -234,6 +242,19 @@ def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bo
     if err:
         raise DeviceError(err)
     return 130 if interrupted else 0
+
+
+def _open_midi(args: argparse.Namespace, engine: StyleEngine, events: EventLog):
+    """--midi: the controller, with --midi-map or the default mapping; None without --midi."""
+    if not getattr(args, "midi", None):
+        return None
+    from ..midi.controller import MidiController
+    from ..midi.mapping import default_mapping, load_mapping
+
+    mapping = load_mapping(args.midi_map) if args.midi_map else default_mapping(morph=engine.morph_preset is not None)
+    midi = MidiController(args.midi, mapping, engine.params, n_presets=len(engine.presets))
+    events.emit("midi", port=midi.port_name, rules=len(mapping.rules))
+    return midi
 
 
 def _close_stream(stream, *, timeout: float) -> bool:

@@ -1,0 +1,1 @@
+"""MIDI control: mappings from controller messages to live parameters, and the port reader."""

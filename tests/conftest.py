@@ -53,3 +53,14 @@ def small_preset_path(audio_dir, small, tmp_path_factory):
 
     p = build_preset([audio_dir / "style.flac"], settings=small)
     return p.save(tmp_path_factory.mktemp("presets") / "buzzy.npz")
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A real JACK server (dummy backend) for the live and MIDI tests."""
+    import os
+
+    from mst_live.jackrig import JackServer
+
+    with JackServer(f"mst{os.getpid()}", rate=48000) as server:
+        yield server.name

@@ -12,21 +12,14 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import soxr
 
-from mst_live.jackrig import JackServer, Player, read_events, start_mst_live
+from mst_live.jackrig import Player, read_events, start_mst_live
 from mst_live.quality import Yardstick
 
 from .conftest import SR, buzzy, melody
 
 RATE = 48000
-
-
-@pytest.fixture(scope="module")
-def jack_server():
-    with JackServer(f"mst{os.getpid()}", rate=RATE) as server:
-        yield server.name
 
 
 def test_live_through_jack_styles_changes_level_and_never_underruns(jack_server, small_preset_path, small, tmp_path):

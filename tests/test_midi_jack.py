@@ -1,0 +1,175 @@
+"""MIDI control of a running mst-live over a real JACK MIDI port (rtmidi's UNIX_JACK backend)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from mst_live import build_preset
+from mst_live.jackrig import Player, read_events
+from mst_live.quality import Yardstick
+
+from .conftest import SR, buzzy, melody
+
+RATE = 48000
+BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+
+
+def pad(seconds: float) -> np.ndarray:
+    """A soft sustained sine chord: a style far from the buzzy one."""
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.05 * sum(np.sin(2 * np.pi * f * t) for f in (196.0, 247.0, 294.0))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def presets(small, tmp_path_factory):
+    d = tmp_path_factory.mktemp("midi_presets")
+    sf.write(d / "buzzy.flac", 0.3 * buzzy(12.0), SR)
+    sf.write(d / "pad.flac", pad(12.0), SR)
+    a = build_preset([d / "buzzy.flac"], settings=small).save(d / "buzzy.npz")
+    b = build_preset([d / "pad.flac"], settings=small).save(d / "pad.npz")
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def midi_out(jack_server):
+    os.environ["JACK_DEFAULT_SERVER"] = jack_server
+    import mido
+
+    mido.set_backend(BACKEND)
+    port = mido.open_output("mstctl", virtual=True)
+    yield port
+    port.close()
+
+
+def start(jack_server, tmp_path, *args):
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server, "MIDO_BACKEND": BACKEND, "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "mst-live.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mst_live", "--input", "mic", "--quiet", "--midi", "mstctl",
+                                 "--events", str(tmp_path / "events.jsonl"), *map(str, args)],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def wait_param(events, name, value, since, timeout=2.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if events.exists():
+            for e in read_events(events):
+                if e["type"] == "param" and e["name"] == name and e["value"] == pytest.approx(value):
+                    return time.monotonic() - since
+        time.sleep(0.005)
+    raise AssertionError(f"no param event {name}={value} within {timeout} s")
+
+
+def stop(proc, log):
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    text = log.read_text()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text
+
+
+def rms_db(x):
+    return 20 * np.log10(np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def test_cc_and_program_change_drive_a_running_mst_live(jack_server, midi_out, presets, tmp_path):
+    import mido
+
+    a, b = presets
+    content = melody(14.0, seed=21)
+    proc, log = start(jack_server, tmp_path, "--preset", f"{a},{b}", "--steps", "6")
+    player = Player(jack_server, soxr.resample(content, SR, RATE).astype(np.float32))
+    events = tmp_path / "events.jsonl"
+    block_s = 16 * 128 / SR
+    try:
+        player.connect()
+        time.sleep(3.0)
+        marks = {"style_off": player.pos}
+        t = time.monotonic()
+        midi_out.send(mido.Message("control_change", control=1, value=0))
+        took = wait_param(events, "style_weight", 0.0, t)
+        assert took < block_s + 0.25, took  # within one block (plus event-file polling)
+        time.sleep(3.0)
+        # a flood of unmapped and mapped messages and sysex must not stall anything
+        for i in range(3000):
+            midi_out.send(mido.Message("control_change", control=74, value=i % 128))
+        midi_out.send(mido.Message("sysex", data=[1, 2, 3, 4]))
+        for i in range(500):
+            midi_out.send(mido.Message("control_change", control=11, value=127 - (i % 2)))
+        marks["level_down"] = player.pos
+        midi_out.send(mido.Message("control_change", control=7, value=0))
+        wait_param(events, "level", -40.0, time.monotonic())
+        midi_out.send(mido.Message("program_change", program=1))
+        wait_param(events, "style_index", 1, time.monotonic())
+        time.sleep(3.0)
+        marks["end"] = player.pos
+        assert proc.poll() is None, log.read_text()
+    finally:
+        player.close()
+        stop(proc, log)
+    last = [e for e in read_events(events) if e["type"] == "status"][-1]
+    assert last["underruns"] == 0
+    lag = int(next(e for e in read_events(events) if e["type"] == "start")["latency_ms"] / 1000 * RATE)
+    rec = player.rec
+
+    def seg(start, end):
+        return rec[start + lag + RATE // 2 : end + lag]
+
+    styled = seg(int(0.5 * RATE), marks["style_off"])
+    plain = seg(marks["style_off"], marks["level_down"])
+    quiet = seg(marks["level_down"] + RATE // 2, marks["end"])
+    # style 0 gives the content back: the output follows the input closely again
+    ref = soxr.resample(content, SR, RATE)
+
+    def corr(segment, start):
+        x = ref[start + RATE // 2 : start + RATE // 2 + segment.size]
+        n = min(x.size, segment.size)
+        return float(np.corrcoef(segment[:n], x[:n])[0, 1])
+
+    assert corr(plain, marks["style_off"]) > 0.9
+    assert corr(plain, marks["style_off"]) > corr(styled, int(0.5 * RATE)) + 0.2
+    assert rms_db(quiet) < rms_db(plain) - 20
+
+
+def test_morph_cc_moves_the_output_toward_the_other_preset(jack_server, midi_out, presets, small, tmp_path):
+    import mido
+
+    a, b = presets
+    content = melody(12.0, seed=22)
+    proc, log = start(jack_server, tmp_path, "--preset", a, "--morph-preset", b, "--steps", "10", "--follow", "0")
+    player = Player(jack_server, soxr.resample(content, SR, RATE).astype(np.float32))
+    events = tmp_path / "events.jsonl"
+    try:
+        player.connect()
+        time.sleep(5.0)
+        switch = player.pos
+        midi_out.send(mido.Message("control_change", control=2, value=127))
+        wait_param(events, "morph", 1.0, time.monotonic())
+        time.sleep(5.0)
+        end = player.pos
+    finally:
+        player.close()
+        stop(proc, log)
+    lag = int(next(e for e in read_events(events) if e["type"] == "start")["latency_ms"] / 1000 * RATE)
+    rec = player.rec
+    before = soxr.resample(rec[RATE + lag : switch + lag], RATE, SR)
+    after = soxr.resample(rec[switch + lag + RATE : end + lag], RATE, SR)
+    ys = Yardstick(small)
+    g_a, g_b = ys.gram(0.3 * buzzy(12.0)), ys.gram(pad(12.0))
+
+    def dist(x, g):
+        return float(np.linalg.norm((ys.gram(x) - g).numpy()))
+
+    assert dist(after, g_b) < dist(before, g_b)
+    assert dist(after, g_a) > dist(before, g_a)

@@ -180,3 +180,33 @@ def test_morph_cc_moves_the_output_toward_the_other_preset(jack_server, midi_out
 
     assert dist(after, g_b) < dist(before, g_b)
     assert dist(after, g_a) > dist(before, g_a)
+
+
+def test_midi_learn_writes_a_mapping(jack_server, midi_out, tmp_path):
+    import mido
+
+    from mst_live.midi.mapping import load_mapping
+
+    out = tmp_path / "learned.toml"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server, "MIDO_BACKEND": BACKEND, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "mst_live", "midi", "learn", "--midi", "mstctl", "-o", str(out),
+                             "--timeout", "1.5"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answers = {"style_weight": 21, "mix": 22}
+    asked = []
+    for line in proc.stdout:
+        if line.startswith("move the control for"):
+            param = line.split()[4]
+            asked.append(param)
+            if param in answers:
+                time.sleep(0.2)
+                for v in (10, 20, 30):  # a knob turned a little: several messages
+                    midi_out.send(mido.Message("control_change", channel=2, control=answers[param], value=v))
+                    time.sleep(0.01)
+        if line.startswith("wrote"):
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, proc.stderr.read()
+    assert asked[:2] == ["style_weight", "mix"] and len(asked) >= 4
+    mapping = load_mapping(out)
+    learned = {r.param: (r.channel, r.cc) for r in mapping.rules}
+    assert learned == {"style_weight": (2, 21), "mix": (2, 22)}

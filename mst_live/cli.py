@@ -198,13 +198,7 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
 
         panels = [("content", result.content_magnitude)]
         if preset.excerpt_path is not None:
-            import numpy as np
-
-            from .dsp.stft import stft
-
-            s = preset.settings
-            style = read_mono(preset.excerpt_path, s.sample_rate)
-            panels.append((f"style ({preset.name})", np.abs(stft(style, n_fft=s.n_fft, hop_length=s.hop_length))))
+            panels.append((f"style ({preset.name})", _file_magnitude(preset.excerpt_path, preset.settings)))
         panels.append(("output", result.magnitude))
         spectrogram_picture(args.picture, panels, sample_rate=preset.settings.sample_rate,
                             hop_length=preset.settings.hop_length)
@@ -288,11 +282,18 @@ def _cmd_midi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _file_magnitude(path: str | Path, settings):
+    """The magnitude spectrogram of an audio file, for pictures."""
     import numpy as np
 
     from .dsp.stft import stft
     from .io.files import read_mono
+
+    y = read_mono(path, settings.sample_rate)
+    return np.abs(stft(y, n_fft=settings.n_fft, hop_length=settings.hop_length))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
     from .preset import load_preset, resolve_preset_path
     from .ui.plot import spectrogram_picture
 
@@ -304,14 +305,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     status = _render(live)
     preset = load_preset(resolve_preset_path(args.preset))
     s = preset.settings
-
-    def mag(path: Path) -> np.ndarray:
-        return np.abs(stft(read_mono(path, s.sample_rate), n_fft=s.n_fft, hop_length=s.hop_length))
-
-    panels = [("content", mag(DEMO_CLIP))]
+    panels = [("content", _file_magnitude(DEMO_CLIP, s))]
     if preset.excerpt_path is not None:
-        panels.append((f"style ({preset.name})", mag(preset.excerpt_path)))
-    panels.append(("output", mag(wav)))
+        panels.append((f"style ({preset.name})", _file_magnitude(preset.excerpt_path, s)))
+    panels.append(("output", _file_magnitude(wav, s)))
     spectrogram_picture(png, panels, sample_rate=s.sample_rate, hop_length=s.hop_length)
     print(f"wrote {png}")
     return status
@@ -343,9 +340,9 @@ def _cmd_live(args: argparse.Namespace) -> int:
         return _render(args)
     from .io.live import run_live
 
-    engine = _engine_from_args(args)
     try:
-        code = run_live(args, engine, input_is_file=input_is_file, output_is_file=output_is_file)
+        code = run_live(args, lambda: _engine_from_args(args), input_is_file=input_is_file,
+                        output_is_file=output_is_file)
     except MstError as exc:
         print(f"mst-live: error: {exc}", file=sys.stderr)
         code = 2
@@ -372,10 +369,7 @@ def _render(args: argparse.Namespace) -> int:
     sr = engine.sample_rate
 
     def status(done: int, total: int) -> dict:
-        st = engine.stats
-        return {"done_s": round(done / sr, 2), "total_s": round(total / sr, 2), "load": round(st.load, 3),
-                "latency_ms": round(1000 * engine.latency / sr, 1), "steps_done": st.last_steps,
-                "underruns": st.underruns, "dry_blocks": st.dry_blocks, **engine.params.as_dict()}
+        return {"done_s": round(done / sr, 2), "total_s": round(total / sr, 2), **engine.status()}
 
     try:
         with progress_bar(f"{Path(args.input).name} -> {out.name}", quiet=args.live_quiet) as update:

@@ -190,6 +190,20 @@ class StyleEngine:
         self.reset()
         self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
 
+    def status(self) -> dict:
+        """The engine's part of the status screen and of --events: what it did, its parameters."""
+        st = self.stats
+        return {
+            "load": round(st.load, 3),
+            "latency_ms": round(1000 * self.latency / self.sample_rate, 1),
+            "steps_done": st.last_steps,
+            "steps_per_block": round(st.evaluations / max(st.blocks, 1), 2),
+            "blocks": st.blocks,
+            "dry_blocks": st.dry_blocks,
+            "underruns": st.underruns,
+            **self.params.as_dict(),
+        }
+
     # ----------------------------------------------------------------- internals
     def _check(self, block: np.ndarray) -> np.ndarray:
         x = np.asarray(block)

@@ -14,6 +14,7 @@ import gc
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import soxr
@@ -30,11 +31,15 @@ SAFETY_S = 0.03  # the optimiser stops this long before the output ring would ru
 PRIME_MARGIN_S = 0.03  # output primed with one block of silence plus this: the worker's time to compute a block
 
 
+def _peak(previous: float, x: np.ndarray) -> float:
+    """A peak meter with a fall-back: the new peak, or the last one decayed by 10 %."""
+    return max(previous * 0.9, float(np.max(np.abs(x))) if x.size else 0.0)
+
+
 class LiveRunner:
-    def __init__(self, engine: StyleEngine, *, device_rate: int, channels: int, chunk_ms: float = 10.0) -> None:
+    def __init__(self, engine: StyleEngine, *, device_rate: int, chunk_ms: float = 10.0) -> None:
         self.engine = engine
         self.rate = device_rate
-        self.channels = channels
         self.chunk = max(32, int(device_rate * chunk_ms / 1000))
         sr = engine.sample_rate
         block_s = engine.block_frames * engine.settings.hop_length / sr
@@ -82,16 +87,16 @@ class LiveRunner:
         self.callback(None, outdata, frames, time_info, status)
 
     # ---------------------------------------------------------------- worker thread
-    def _resample(self, rs, x: np.ndarray, last: bool = False) -> np.ndarray:
-        return x if rs is None else rs.resample_chunk(x, last=last)
+    def _resample(self, rs, x: np.ndarray) -> np.ndarray:
+        return x if rs is None else rs.resample_chunk(x)
 
     def _deadline(self) -> float:
         return time.perf_counter() + self.out_ring.available() / self.rate - SAFETY_S
 
-    def _process(self, x_dev: np.ndarray) -> np.ndarray:
-        self.in_peak = max(self.in_peak * 0.9, float(np.max(np.abs(x_dev))) if x_dev.size else 0.0)
-        y = self.engine.process(self._resample(self._to_engine, x_dev), deadline=self._deadline())
-        return y
+    def _process(self, x: np.ndarray) -> np.ndarray:
+        """Input at the engine's rate through the engine, against the output ring's deadline."""
+        self.in_peak = _peak(self.in_peak, x)
+        return self.engine.process(x, deadline=self._deadline())
 
     def work_from_ring(self, sink) -> None:
         """Device input: take what the callback captured, process, hand to ``sink``."""
@@ -102,7 +107,7 @@ class LiveRunner:
                     time.sleep(0.002)
                     continue
                 self.in_ring.read_into(buf)
-                sink(self._process(buf.copy()))
+                sink(self._process(self._resample(self._to_engine, buf.copy())))
         except Exception as exc:  # shown as one line by the main thread
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -118,9 +123,7 @@ class LiveRunner:
                         time.sleep(0.002)
                     if not self.running:
                         return
-                    x = block[i : i + 512]
-                    self.in_peak = max(self.in_peak * 0.9, float(np.max(np.abs(x))))
-                    self.to_device(self.engine.process(x, deadline=self._deadline()))
+                    self.to_device(self._process(block[i : i + 512]))
             # let the tail out: flush the engine and wait for the ring to drain
             self.to_device(self.engine.flush())
             self.input_done = True
@@ -133,7 +136,7 @@ class LiveRunner:
 
     def to_device(self, y: np.ndarray) -> None:
         out = self._resample(self._from_engine, y)
-        self.out_peak = max(self.out_peak * 0.9, float(np.max(np.abs(out))) if out.size else 0.0)
+        self.out_peak = _peak(self.out_peak, out)
         while self.running and self.out_ring.space() < out.size:
             time.sleep(0.002)
         self.out_ring.write(out)
@@ -142,14 +145,19 @@ class LiveRunner:
         return self.engine.latency / self.engine.sample_rate + self.prime / self.rate + device_latency
 
 
-def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bool, output_is_file: bool) -> int:
+def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *, input_is_file: bool,
+             output_is_file: bool) -> int:
+    """Run until Ctrl-C, SIGTERM, the end of a file input or a device failure.
+
+    The devices are looked up before ``make_engine`` builds the engine (seconds of weight
+    generation), so a wrong device name is refused at once. (File to file never comes here.)
+    """
     sd = _sd()
     in_dev = None if input_is_file else find_device(args.input, "input")
     out_dev = None if output_is_file else find_device(args.output, "output")
     rate_dev = out_dev if out_dev is not None else in_dev
     device_rate = int(sd.query_devices(rate_dev)["default_samplerate"])
-    if output_is_file:
-        device_rate = engine.sample_rate if in_dev is None else device_rate
+    engine = make_engine()
     engine.warm_up()
     # the callback needs the GIL: do not let the worker hold it for Python's default 5 ms
     sys.setswitchinterval(2e-4)
@@ -157,7 +165,7 @@ def run_live(args: argparse.Namespace, engine: StyleEngine, *, input_is_file: bo
     # collection that happens to start in the callback thread stays short
     gc.collect()
     gc.freeze()
-    runner = LiveRunner(engine, device_rate=device_rate, channels=args.channels)
+    runner = LiveRunner(engine, device_rate=device_rate)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     try:
@@ -273,20 +281,15 @@ def _close_stream(stream, *, timeout: float) -> bool:
 
 
 def _status(engine: StyleEngine, runner: LiveRunner, device_latency: float) -> dict:
-    st = engine.stats
+    """The engine's status with the live side's latency, ring counters and meters."""
     return {
-        "load": round(st.load, 3),
+        **engine.status(),
         "latency_ms": round(1000 * runner.latency_s(device_latency), 1),
-        "steps_done": st.last_steps,
-        "steps_per_block": round(st.evaluations / max(st.blocks, 1), 2),
-        "blocks": st.blocks,
-        "dry_blocks": st.dry_blocks,
         "underruns": runner.underruns,
         "overruns": runner.overruns,
         "xruns": runner.xruns,
         "in_peak": round(runner.in_peak, 4),
         "out_peak": round(runner.out_peak, 4),
-        **engine.params.as_dict(),
     }
 
 

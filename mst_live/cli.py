@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .errors import MstError, ParameterError
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
-    from .params import BOUNDS
+    from .params import PARAMS
 
     g = p.add_argument_group("live style transfer (no COMMAND): mst-live --preset jazz --input mic")
     g.add_argument("--preset", dest="live_preset", metavar="PRESET",
@@ -92,15 +93,15 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input", default="mic", help="mic (default input), a device index or name, or an audio file")
     g.add_argument("--output", default=None,
                    help="a device index or name, or an audio file (default: the default output device)")
-    for name, (lo, hi, default, text) in BOUNDS.items():
-        if name == "style_index":
+    for par in PARAMS.values():
+        if not par.cli:
             continue
-        flag = "--" + name.replace("_", "-")
-        if name == "bypass":
-            g.add_argument(flag, action="store_const", const=1, default=0, help=text)
+        if par.kind == "flag":
+            g.add_argument(par.flag, action="store_const", const=1, default=0, help=par.help)
         else:
-            kind = int if name == "steps" else float
-            g.add_argument(flag, type=kind, default=default, help=f"{text} ({default:g}, range {lo:g}..{hi:g})")
+            kind = int if par.kind == "int" else float
+            g.add_argument(par.flag, type=kind, default=par.default,
+                           help=f"{par.help} ({par.default:g}, range {par.lo:g}..{par.hi:g})")
     g.add_argument("--follow", type=float, default=1.0,
                    help="how far the output's dynamics follow the input's, 0..1 (1)")
     g.add_argument("--block-frames", type=int, default=16, help="STFT frames optimised together (16)")
@@ -117,25 +118,14 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 def _transfer_args(p: argparse.ArgumentParser, *, iters: int = 300) -> None:
     p.add_argument("--iters", type=int, default=iters, help=f"L-BFGS iterations ({iters})")
-    p.add_argument("--phase-iters", type=int, default=100, help="Griffin-Lim iterations (100)")
+    p.add_argument("--phase-iters", type=int, default=32,
+                   help="phase reconstruction passes per frame, streaming Griffin-Lim with 3 frames of look-ahead (32)")
     p.add_argument("--style-weight", type=float, default=1.0, help="style term weight (1.0)")
     p.add_argument("--content-weight", type=float, default=1e-2, help="content term weight α (0.01)")
     p.add_argument("--init", choices=("content", "noise"), default="content", help="start from (content)")
-    p.add_argument("--picture", help="also write a spectrogram picture (PNG)")
+    p.add_argument("--picture", help="also write a spectrogram picture (PNG) of the first 30 s")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name not in ("cpu", "cuda"):
-        raise ParameterError(f"--device {name!r} must be cpu, cuda or auto")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("--device cuda: no CUDA device is available (try --device auto)")
-    return name
 
 
 def _cmd_preset_build(args: argparse.Namespace) -> int:
@@ -147,11 +137,9 @@ def _cmd_preset_build(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate, n_fft=args.n_fft, hop_length=args.hop,
         n_filters=args.filters, width=args.width, seed=args.seed,
     )
-    out = Path(args.output)
-    if out.suffix != ".npz":
-        raise ParameterError(f"-o {out}: a preset file must end in .npz")
-    if not out.parent.exists():
-        raise ParameterError(f"-o {out}: folder {out.parent} does not exist")
+    from .io.paths import check_ending
+
+    out = check_ending(args.output, ".npz", option="-o")
     t0 = time.perf_counter()
     with progress_bar("building preset", quiet=args.quiet) as update:
         preset = build_preset(args.styles, settings=settings, energy=args.energy, progress=update)
@@ -171,40 +159,46 @@ def _cmd_preset_info(args: argparse.Namespace) -> int:
 
 
 def _run_transfer(content_path: str, preset_name: str, output: Path, args: argparse.Namespace) -> int:
-    from .io.files import read_mono, write_audio
+    from .compute import pick_device
+    from .io.files import audio_info, iter_mono_blocks, open_output
+    from .io.paths import check_audio_output, check_ending
     from .preset import load_preset, resolve_preset_path
-    from .transfer import transfer
+    from .transfer import transfer_stream
     from .ui.progress import progress_bar
 
-    preset = load_preset(resolve_preset_path(preset_name))
-    if output.suffix.lower() not in (".wav", ".flac", ".ogg"):
-        raise ParameterError(f"-o {output}: use a .wav, .flac or .ogg ending")
-    if not output.parent.exists():
-        raise ParameterError(f"-o {output}: folder {output.parent} does not exist")
-    device = _resolve_device(args.device)
-    content = read_mono(content_path, preset.settings.sample_rate)
-    t0 = time.perf_counter()
-    with progress_bar(f"transfer to {preset.name}", quiet=args.quiet) as update:
-        result = transfer(
-            content, preset, n_iter=args.iters, style_weight=args.style_weight,
-            content_weight=args.content_weight, init=args.init, phase_iters=args.phase_iters,
-            device=device, progress=update,
-        )
-    write_audio(output, result.audio, preset.settings.sample_rate)
-    took = time.perf_counter() - t0
-    dur = result.audio.size / preset.settings.sample_rate
+    # everything that will be written, then everything read, before any work
+    check_audio_output(output, option="-o")
     if args.picture:
+        check_ending(args.picture, ".png", option="--picture")
+    frames, rate = audio_info(content_path)
+    preset = load_preset(resolve_preset_path(preset_name))
+    device = pick_device(args.device, option="--device")
+    s = preset.settings
+    t0 = time.perf_counter()
+    total = round(frames * s.sample_rate / rate)
+    out = open_output(output, s.sample_rate)
+    try:
+        with progress_bar(f"transfer to {preset.name}", quiet=args.quiet) as update:
+            stats = transfer_stream(
+                iter_mono_blocks(content_path, s.sample_rate), preset, out.write, n_iter=args.iters,
+                style_weight=args.style_weight, content_weight=args.content_weight, init=args.init,
+                phase_iters=args.phase_iters, device=device, total_samples=total, progress=update,
+            )
+    finally:
+        out.close()  # a valid file holding what was done, whatever happened
+    took = time.perf_counter() - t0
+    if args.picture and not stats.interrupted:
         from .ui.plot import spectrogram_picture
 
-        panels = [("content", result.content_magnitude)]
+        panels = [("content", _file_magnitude(content_path, s))]
         if preset.excerpt_path is not None:
-            panels.append((f"style ({preset.name})", _file_magnitude(preset.excerpt_path, preset.settings)))
-        panels.append(("output", result.magnitude))
-        spectrogram_picture(args.picture, panels, sample_rate=preset.settings.sample_rate,
-                            hop_length=preset.settings.hop_length)
-    state = "interrupted; wrote what was done" if result.interrupted else "done"
-    print(f"{state}: {output} ({dur:.1f} s of audio, {result.evaluations} evaluations, {took:.1f} s)")
-    return 130 if result.interrupted else 0
+            panels.append((f"style ({preset.name})", _file_magnitude(preset.excerpt_path, s)))
+        panels.append(("output", _file_magnitude(output, s)))
+        spectrogram_picture(args.picture, panels, sample_rate=s.sample_rate, hop_length=s.hop_length)
+    state = "interrupted; wrote what was done" if stats.interrupted else "done"
+    print(f"{state}: {output} ({stats.samples / s.sample_rate:.1f} s of audio, {stats.evaluations} evaluations, "
+          f"{took:.1f} s)")
+    return 130 if stats.interrupted else 0
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
@@ -218,13 +212,12 @@ def _cmd_resynth(args: argparse.Namespace) -> int:
     from .dsp.stft import stft
     from .dsp.streaming_gl import StreamingGriffinLim
     from .io.files import read_mono, write_audio
+    from .io.paths import check_audio_output
     from .quality import spectral_convergence
     from .settings import Settings
 
     s = Settings(sample_rate=args.sample_rate, n_fft=args.n_fft, hop_length=args.hop)
-    output = Path(args.output)
-    if not output.parent.exists():
-        raise ParameterError(f"-o {output}: folder {output.parent} does not exist")
+    output = check_audio_output(args.output, option="-o")
     y = read_mono(args.input, s.sample_rate)
     mag = np.abs(stft(y, n_fft=s.n_fft, hop_length=s.hop_length))
     t0 = time.perf_counter()
@@ -258,51 +251,61 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 def _cmd_midi(args: argparse.Namespace) -> int:
     from .midi.controller import input_names, learn
     from .midi.mapping import CCRule, Mapping, dump_mapping
-    from .params import BOUNDS
+    from .params import PARAMS
 
     if args.midi_command is None:
         names = input_names()
         print("\n".join(names) if names else "no MIDI input ports")
         return 0
-    out = Path(args.output)
-    if not out.parent.exists():
-        raise ParameterError(f"-o {out}: folder {out.parent} does not exist")
-    wanted = ["style_weight", "mix", "level", "content_weight", "morph", "steps"]
+    from .io.paths import check_ending
+
+    out = check_ending(args.output, ".toml", option="-o")
+    wanted = [p.name for p in PARAMS.values() if p.learn]
 
     def ask(param: str) -> None:
-        lo, hi, _, text = BOUNDS[param]
-        print(f"move the control for {param} ({text}; {lo:g}..{hi:g}), or wait {args.timeout:g} s to skip", flush=True)
+        par = PARAMS[param]
+        print(f"move the control for {param} ({par.help}; {par.lo:g}..{par.hi:g}), "
+              f"or wait {args.timeout:g} s to skip", flush=True)
 
     found = learn(args.midi, wanted, ask=ask, timeout=args.timeout)
-    rules = [CCRule(cc=cc, param=param, lo=BOUNDS[param][0], hi=BOUNDS[param][1],
-                    curve="log" if param in ("style_weight", "content_weight") else "linear", channel=channel)
-             for param, channel, cc in found]
+    rules = [CCRule(cc=cc, param=param, lo=PARAMS[param].lo, hi=PARAMS[param].hi, curve=PARAMS[param].midi_curve,
+                    channel=channel) for param, channel, cc in found]
     out.write_text(dump_mapping(Mapping(rules=rules)))
     print(f"wrote {out}: {len(rules)} control(s)")
     return 0
 
 
-def _file_magnitude(path: str | Path, settings):
-    """The magnitude spectrogram of an audio file, for pictures."""
+def _file_magnitude(path: str | Path, settings, *, seconds: float = 30.0):
+    """The magnitude spectrogram of an audio file's first ``seconds``, for pictures."""
     import numpy as np
 
     from .dsp.stft import stft
-    from .io.files import read_mono
+    from .io.files import iter_mono_blocks
 
-    y = read_mono(path, settings.sample_rate)
-    return np.abs(stft(y, n_fft=settings.n_fft, hop_length=settings.hop_length))
+    want = int(seconds * settings.sample_rate)
+    parts, have = [], 0
+    for block in iter_mono_blocks(path, settings.sample_rate):
+        parts.append(block[: want - have])
+        have += parts[-1].size
+        if have >= want:
+            break
+    return np.abs(stft(np.concatenate(parts), n_fft=settings.n_fft, hop_length=settings.hop_length))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from .io.paths import check_writable
     from .preset import load_preset, resolve_preset_path
     from .ui.plot import spectrogram_picture
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    wav, png = out / "demo.wav", out / "demo.png"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out {out}: cannot make the folder ({exc.strerror})") from None
+    wav, png = check_writable(out / "demo.wav", option="--out"), check_writable(out / "demo.png", option="--out")
     print(f"demo: {DEMO_CLIP.name} through the streaming engine with preset '{args.preset}' -> {wav}, {png}")
     live = build_parser().parse_args(["--preset", args.preset, "--input", str(DEMO_CLIP), "--output", str(wav)])
-    status = _render(live)
+    status = _cmd_live(live)
     preset = load_preset(resolve_preset_path(args.preset))
     s = preset.settings
     panels = [("content", _file_magnitude(DEMO_CLIP, s))]
@@ -316,26 +319,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _engine_from_args(args: argparse.Namespace):
     from .engine import StyleEngine
-    from .params import BOUNDS, LiveParams
+    from .params import PARAMS, LiveParams
     from .preset import load_preset, resolve_preset_path
 
     names = [n.strip() for n in args.live_preset.split(",") if n.strip()]
     presets = [load_preset(resolve_preset_path(n)) for n in names]
     morph = load_preset(resolve_preset_path(args.morph_preset)) if args.morph_preset else None
-    params = LiveParams(**{name: getattr(args, name) for name in BOUNDS if hasattr(args, name)})
+    params = LiveParams(**{name: getattr(args, name) for name in PARAMS if hasattr(args, name)})
     return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=args.block_frames,
                        follow=args.follow, device=args.live_device, precision=args.precision, params=params)
 
 
-def _cmd_live(args: argparse.Namespace) -> int:
-    from .io.files import audio_extensions
+def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:
+    """Paths to write, then files to read, checked before the engine is built.
+
+    Returns whether the input and the output are files (rather than devices).
+    """
+    from .io.files import audio_info
+    from .io.paths import check_audio_output, check_writable, is_file_spec
 
     if not args.live_preset:
         raise ParameterError("--preset is required (a preset file or a shipped name such as jazz)")
-    input_is_file = Path(args.input).suffix.lower() in audio_extensions() or Path(args.input).exists()
-    output_is_file = args.output is not None and Path(args.output).suffix.lower() in audio_extensions()
-    if input_is_file and not Path(args.input).exists():
-        raise ParameterError(f"--input {args.input}: no such file")
+    input_is_file = is_file_spec(args.input)
+    output_is_file = is_file_spec(args.output, output=True)
+    if output_is_file:
+        check_audio_output(args.output, option="--output")
+    if args.events:
+        check_writable(args.events, option="--events")
+    if input_is_file:
+        audio_info(args.input)  # opened and checked now, not after seconds of weight generation
+    if args.midi_map:
+        from .midi.mapping import load_mapping
+
+        if not args.midi:
+            raise ParameterError(f"--midi-map {args.midi_map}: needs --midi PORT, the controller to read")
+        load_mapping(args.midi_map)
+    return input_is_file, output_is_file
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    input_is_file, output_is_file = _check_live_args(args)
     if input_is_file and output_is_file:
         return _render(args)
     from .io.live import run_live
@@ -343,9 +366,8 @@ def _cmd_live(args: argparse.Namespace) -> int:
     try:
         code = run_live(args, lambda: _engine_from_args(args), input_is_file=input_is_file,
                         output_is_file=output_is_file)
-    except MstError as exc:
-        print(f"mst-live: error: {exc}", file=sys.stderr)
-        code = 2
+    except (Exception, KeyboardInterrupt) as exc:  # whatever it was: one line, then the bounded exit below
+        code = _report(exc)
     # Live runs end here and now: no interpreter shutdown that could wait on a device thread or
     # on the --control-stdin reader blocked in readline. Files and events are closed already.
     sys.stdout.flush()
@@ -354,15 +376,12 @@ def _cmd_live(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .io.files import audio_info
+    """File to file (paths already checked by `_check_live_args`)."""
     from .io.render import render_file
     from .ui.events import EventLog
     from .ui.progress import progress_bar
 
-    audio_info(args.input)  # a bad input fails before the engine is built
     out = Path(args.output)
-    if not out.parent.exists():
-        raise ParameterError(f"--output {out}: folder {out.parent} does not exist")
     engine = _engine_from_args(args)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
@@ -389,6 +408,34 @@ def _render(args: argparse.Namespace) -> int:
           f"latency {1000 * engine.latency / sr:.0f} ms compensated, {st.evaluations / max(st.blocks, 1):.1f} steps/block, "
           f"{st.underruns} underruns)")
     return 130 if result.interrupted else 0
+
+
+def _report(exc: BaseException) -> int:
+    """Any error as one line on stderr; returns the exit status. Never a traceback (unless
+    MST_LIVE_DEBUG is set, for bug reports)."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("mst-live: interrupted", file=sys.stderr)
+        return 130
+    if isinstance(exc, MstError):
+        print(f"mst-live: error: {exc}", file=sys.stderr)
+        return 2
+    from .compute import is_out_of_memory
+
+    if is_out_of_memory(exc):
+        print("mst-live: error: out of memory (try a shorter input, fewer --block-frames, --precision bfloat16 "
+              "or a preset with fewer filters)", file=sys.stderr)
+        return 2
+    if os.environ.get("MST_LIVE_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"mst-live: error: unexpected {type(exc).__name__}: {first} (MST_LIVE_DEBUG=1 shows where)", file=sys.stderr)
+    return 1
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"mst-live: warning: {message}", file=sys.stderr)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -420,14 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    warnings.showwarning = _warning_line  # a repaired input is one line too
     try:
         return handler(args)
-    except MstError as exc:
-        print(f"mst-live: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("mst-live: interrupted", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print("mst-live: error: out of memory (try a shorter input or smaller settings)", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as exc:
+        return _report(exc)

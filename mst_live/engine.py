@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .compute import pick_device, pick_precision
 from .dsp.fifo import SampleFifo
 from .dsp.level import LevelFollower, Smoother
 from .dsp.limiter import PeakLimiter
@@ -31,19 +32,6 @@ from .features import FeatureNet
 from .optimize import lbfgs
 from .params import LiveParams, ParamValues
 from .preset import Preset
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise ParameterError(f"device={device!r} must be cpu, cuda or auto")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device='cuda': no CUDA device is available")
-    return torch.device(device)
-
-
-PRECISIONS = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 @dataclass
@@ -98,10 +86,9 @@ class StyleEngine:
         if not 0.0 <= float(follow) <= 1.0:
             raise ParameterError(f"follow={follow!r} is out of range [0, 1]")
         self.follow = float(follow)
-        if precision not in PRECISIONS:
-            raise ParameterError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}")
+        dtype = pick_precision(precision)
         self.device = pick_device(device)
-        self.net = net or FeatureNet(s, device=self.device, dtype=PRECISIONS[precision])
+        self.net = net or FeatureNet(s, device=self.device, dtype=dtype)
         # the style: presets[params.style_index] (program change picks it), blended toward
         # `morph` by params.morph; all share the network, so every one is checked against it
         self.presets = [preset, *(styles or [])]
@@ -142,6 +129,7 @@ class StyleEngine:
         p = self.params.snapshot()
         self._mix = Smoother(self.sample_rate, p.mix)
         self._gain = Smoother(self.sample_rate, p.gain)
+        self._bypass = Smoother(self.sample_rate, p.bypass)
         self._n_in = 0
         self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
 
@@ -320,10 +308,11 @@ class StyleEngine:
         p = self.params.snapshot()
         if n == 0:
             return np.zeros(0, np.float32)
-        if p.bypass:
-            wet = dry
-        elif self.follow > 0:
+        if self.follow > 0:  # also while bypassed, so that it is current when the style comes back
             wet = self._follower.process(wet, dry, self.follow)
+        # bypass glides like mix: a MIDI button may toggle it mid-note
+        bypass = self._bypass.ramp(float(p.bypass), n)
+        wet = bypass * dry + (1.0 - bypass) * wet
         mix = self._mix.ramp(p.mix, n)
         gain = self._gain.ramp(p.gain, n)
         out = (mix * wet + (1.0 - mix) * dry) * gain

@@ -19,6 +19,10 @@ class AudioFileError(MstError):
     """An audio file is missing, unreadable, empty, or cannot be written."""
 
 
+class AudioWarning(UserWarning):
+    """Audio was usable only after a repair (NaN samples silenced); the command goes on."""
+
+
 def check_range(name: str, value: float, lo: float, hi: float) -> float:
     """Return ``value`` as float, or raise a ParameterError naming the allowed range."""
     try:

@@ -7,6 +7,7 @@ deadline can cut it short at any evaluation and the block still improves.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -24,8 +25,9 @@ def lbfgs(
     deadline: float | None = None,
     eval_seconds: float = 0.0,
 ) -> tuple[torch.Tensor, int]:
-    """Minimise; returns (best x, evaluations used). Stops before an evaluation that would
-    end after ``deadline`` (time.perf_counter seconds), given ``eval_seconds`` per evaluation."""
+    """Minimise; returns (the best point evaluated, evaluations used). Stops before an evaluation
+    that would end after ``deadline`` (time.perf_counter seconds), given ``eval_seconds`` per
+    evaluation. A non-finite loss is never taken as best."""
     if max_evals <= 0:
         return x0, 0
 
@@ -37,6 +39,7 @@ def lbfgs(
     x = x0
     f, g = fg(x)
     evals = 1
+    best_f, best_x = (f if math.isfinite(f) else math.inf), x
     s_hist: list[torch.Tensor] = []
     y_hist: list[torch.Tensor] = []
     rho_hist: list[float] = []
@@ -65,6 +68,8 @@ def lbfgs(
             x_new = x + t * d
             f_new, g_new = fg(x_new)
             evals += 1
+            if f_new < best_f:  # a trial point the line search rejects may still be the best seen
+                best_f, best_x = f_new, x_new
             if f_new <= f + 1e-4 * t * gtd:
                 accepted = True
                 break
@@ -82,4 +87,4 @@ def lbfgs(
                 y_hist.pop(0)
                 rho_hist.pop(0)
         x, f, g = x_new, f_new, g_new
-    return x, evals
+    return best_x, evals

@@ -1,39 +1,63 @@
 """Live parameters: thread-safe, bounded, and read once per block by the engine.
 
 A MIDI thread or the screen may set them at any moment; the engine takes a snapshot per block
-and ramps the audible ones (mix, level) across the block so that changes never click.
+and ramps the audible ones (mix, level, bypass) so that changes never click.
+
+`PARAMS` is the one table of them. The CLI options, the MIDI mapping's ranges and curves, the
+values' types and the README's parameter table all derive from it.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields, make_dataclass, replace
 
 from .errors import ParameterError, check_int, check_range
 
-# name: (low, high, default, help)
-BOUNDS: dict[str, tuple[float, float, float, str]] = {
-    "style_weight": (0.0, 100.0, 1.0, "style term weight; 0 gives the content alone, rebuilt"),
-    "content_weight": (0.0, 100.0, 1e-2, "content term weight α"),
-    "mix": (0.0, 1.0, 1.0, "dry/wet: 0 = the input, 1 = the styled signal"),
-    "level": (-60.0, 12.0, 0.0, "output level in dB"),
-    "steps": (0, 200, 12, "optimiser steps (loss evaluations) per block"),
-    "bypass": (0, 1, 0, "1 passes the input through, delayed by the latency"),
-    "morph": (0.0, 1.0, 0.0, "blend of the style toward --morph-preset: 0 = the preset, 1 = the morph preset"),
-    "style_index": (0, 127, 0, "which of the presets given is the style (program change selects it)"),
-}
-
 
 @dataclass(frozen=True)
-class ParamValues:
-    style_weight: float = 1.0
-    content_weight: float = 1e-2
-    mix: float = 1.0
-    level: float = 0.0
-    steps: int = 12
-    bypass: int = 0
-    morph: float = 0.0
-    style_index: int = 0
+class Param:
+    """One live parameter: its range, default, kind and what it does."""
+
+    name: str
+    lo: float
+    hi: float
+    default: float
+    kind: str  # "float", "int" or "flag"
+    help: str
+    midi_curve: str = "linear"  # the curve `midi learn` gives a control mapped to it
+    cli: bool = True  # has a command-line option (style_index is chosen by program change)
+    learn: bool = True  # offered by `mst-live midi learn`
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param("style_weight", 0.0, 100.0, 1.0, "float", "weight of the style term; 0 gives the input alone, rebuilt exactly",
+          midi_curve="log"),
+    Param("mix", 0.0, 1.0, 1.0, "float", "dry/wet: 0 = the input, 1 = the styled signal"),
+    Param("level", -60.0, 12.0, 0.0, "float", "output level in dB"),
+    Param("content_weight", 0.0, 100.0, 1e-2, "float", "weight of the content term α", midi_curve="log"),
+    Param("morph", 0.0, 1.0, 0.0, "float", "blend toward --morph-preset: 0 = the preset, 1 = the morph preset"),
+    Param("steps", 0, 200, 12, "int", "optimiser steps (loss evaluations) per block; live, fewer if the deadline needs it"),
+    Param("bypass", 0, 1, 0, "flag", "the input passes through, delayed by the latency (glides, no click)", learn=False),
+    Param("style_index", 0, 127, 0, "int", "which of the presets given is the style (program change selects it)",
+          cli=False, learn=False),
+)}
+
+# the values the engine reads per block: a frozen dataclass with one field per parameter
+_Values = make_dataclass(
+    "_Values",
+    [(p.name, float if p.kind == "float" else int, p.default) for p in PARAMS.values()],
+    frozen=True,
+)
+
+
+class ParamValues(_Values):  # type: ignore[misc, valid-type]
+    """A snapshot of every live parameter."""
 
     @property
     def gain(self) -> float:
@@ -41,14 +65,30 @@ class ParamValues:
 
 
 def validate(name: str, value: float) -> float | int:
-    if name not in BOUNDS:
-        raise ParameterError(f"unknown parameter {name!r} (known: {', '.join(BOUNDS)})")
-    lo, hi, _, _ = BOUNDS[name]
-    if name in ("steps", "bypass", "style_index"):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return check_int(name, value, int(lo), int(hi))
-    return check_range(name, value, lo, hi)
+    """``value`` checked against the table, as the parameter's type; ParameterError otherwise."""
+    p = PARAMS.get(name)
+    if p is None:
+        raise ParameterError(f"unknown parameter {name!r} (known: {', '.join(PARAMS)})")
+    if p.kind == "float":
+        return check_range(name, value, p.lo, p.hi)  # NaN is in no range: refused too
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return check_int(name, value, int(p.lo), int(p.hi))
+
+
+def markdown_table() -> str:
+    """The README's table of live parameters (a test keeps the README equal to it)."""
+    rows = ["| option | range | default | what it does |", "| --- | --- | --- | --- |"]
+    for p in PARAMS.values():
+        if not p.cli:
+            continue
+        if p.kind == "flag":
+            rng, default = "flag", "off"
+        else:
+            unit = " dB" if p.name == "level" else ""
+            rng, default = f"{p.lo:g}–{p.hi:g}{unit}", f"{p.default:g}"
+        rows.append(f"| `{p.flag}` | {rng} | {default} | {p.help} |")
+    return "\n".join(rows)
 
 
 class LiveParams:
@@ -60,7 +100,7 @@ class LiveParams:
         for name, value in initial.items():
             values = replace(values, **{name: validate(name, value)})
         self._values = values
-        self._listeners: list = []
+        self._listeners: list[Callable[[str, float | int], None]] = []
 
     def set(self, name: str, value: float) -> float | int:
         v = validate(name, value)
@@ -75,7 +115,7 @@ class LiveParams:
         with self._lock:  # held for one attribute read; never taken on the audio thread
             return self._values
 
-    def on_change(self, fn) -> None:
+    def on_change(self, fn: Callable[[str, float | int], None]) -> None:
         """Call ``fn(name, value)`` after every change (for events and the status display)."""
         with self._lock:
             self._listeners.append(fn)

@@ -1,22 +1,40 @@
-"""Offline whole-clip transfer with L-BFGS, as in Ulyanov & Lebedev: the quality reference."""
+"""Offline transfer with L-BFGS, as in Ulyanov & Lebedev: the quality reference.
+
+Audio of any length streams through in bounded memory: its STFT frames are gathered into
+segments (30 s by default); each segment is optimised on its own, cross-faded with the previous
+one over an overlap in the log-magnitude domain, and its finished frames go straight on to the
+streaming phase reconstructor (started from the content's own phase), the peak limiter and the
+caller's sink. Nothing longer than one segment is ever held. A Ctrl-C at any stage stops the
+work, and what was done is still reconstructed and handed to the sink, so a file written as the
+sink leaves a valid file holding it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .dsp.griffinlim import griffinlim
-from .dsp.level import limit_peak
-from .dsp.stft import stft
+from .compute import pick_device
+from .dsp.limiter import PeakLimiter
+from .dsp.stft import StreamingSTFT
+from .dsp.streaming_gl import StreamingGriffinLim
 from .errors import ParameterError, check_int, check_range
-from .features import FeatureNet, log_magnitude
+from .features import FeatureNet
 from .losses import content_loss, style_loss
 from .preset import Preset
 
 Progress = Callable[[float, float], None]
+PHASE_LOOK_AHEAD = 3  # frames the phase reconstructor sees ahead of the one it commits
+
+
+@dataclass
+class TransferStats:
+    samples: int  # samples handed to the sink
+    evaluations: int
+    interrupted: bool
 
 
 @dataclass
@@ -26,18 +44,6 @@ class TransferResult:
     content_magnitude: np.ndarray
     interrupted: bool
     evaluations: int
-
-
-def _segments(n_frames: int, seg: int, overlap: int) -> list[tuple[int, int]]:
-    if n_frames <= seg:
-        return [(0, n_frames)]
-    out, start, step = [], 0, seg - overlap
-    while True:
-        end = min(start + seg, n_frames)
-        out.append((start, end))
-        if end == n_frames:
-            return out
-        start += step
 
 
 def optimise_segment(
@@ -52,7 +58,15 @@ def optimise_segment(
     generator: torch.Generator,
     on_eval: Callable[[], None],
 ) -> tuple[torch.Tensor, bool, int]:
-    """L-BFGS on one segment's log-magnitude; returns (result, interrupted, evaluations)."""
+    """L-BFGS on one segment's log-magnitude; returns (result, interrupted, evaluations).
+
+    A segment shorter than the network's window (a clip of a few hundred samples) is padded
+    on the right with its last frame, so the network sees at least one whole window.
+    """
+    n = content_logmag.shape[1]
+    short = net.context + 1 - n
+    if short > 0:
+        content_logmag = torch.cat([content_logmag, content_logmag[:, -1:].expand(-1, short)], dim=1)
     with torch.no_grad():
         fc = net(content_logmag)
     if init == "content":
@@ -82,7 +96,146 @@ def optimise_segment(
             opt.step(closure)
     except KeyboardInterrupt:
         interrupted = True
-    return torch.clamp(x.detach(), min=0.0), interrupted, evals
+    return torch.clamp(x.detach()[:, :n], min=0.0).cpu().float(), interrupted, evals
+
+
+def _check_args(n_iter: int, style_weight: float, content_weight: float, init: str, segment_seconds: float,
+                phase_iters: int) -> None:
+    check_int("n_iter", n_iter, 0, 100000)
+    check_int("phase_iters", phase_iters, 0, 1000)
+    check_range("style_weight", style_weight, 0.0, 1e6)
+    check_range("content_weight", content_weight, 0.0, 1e6)
+    check_range("segment_seconds", segment_seconds, 1.0, 3600.0)
+    if init not in ("content", "noise"):
+        raise ParameterError(f"init={init!r} must be 'content' or 'noise'")
+
+
+def transfer_stream(
+    blocks: Iterable[np.ndarray],
+    preset: Preset,
+    sink: Callable[[np.ndarray], None],
+    *,
+    n_iter: int = 300,
+    style_weight: float = 1.0,
+    content_weight: float = 1e-2,
+    init: str = "content",
+    phase_iters: int = 32,
+    segment_seconds: float = 30.0,
+    device: str = "cpu",
+    seed: int = 0,
+    net: FeatureNet | None = None,
+    total_samples: int | None = None,
+    progress: Progress | None = None,
+    on_frames: Callable[[np.ndarray, np.ndarray], None] | None = None,
+) -> TransferStats:
+    """Move mono audio ``blocks`` (at the preset's rate) toward the preset's style; output to ``sink``.
+
+    ``sink`` gets the styled audio, in order, as each stretch is finished; all of it together
+    is as long as the input. ``total_samples`` (if known) only scales ``progress``.
+    ``on_frames(content_magnitude, output_magnitude)`` sees each finished stretch of frames.
+    """
+    _check_args(n_iter, style_weight, content_weight, init, segment_seconds, phase_iters)
+    s = preset.settings
+    if net is None:
+        net = FeatureNet(s, device=pick_device(device))
+    preset.check_network(net.settings, net.checksum)
+    target = preset.style_target(device=net.device, dtype=net.dtype)
+
+    seg = max(int(segment_seconds * s.sample_rate / s.hop_length), 4 * s.width + 32)
+    overlap = 2 * s.width + 16
+    up = torch.linspace(0, 1, overlap + 2)[1:-1]  # the next segment's share of the overlap
+    per_segment = max(1, n_iter + n_iter // 4 + 1)
+    n_segments = 1 if not total_samples else max(1, -(-(1 + total_samples // s.hop_length - overlap) // (seg - overlap)))
+    budget = per_segment * n_segments
+    done_evals = 0
+
+    def on_eval() -> None:
+        nonlocal done_evals
+        done_evals += 1
+        if progress:
+            progress(min(done_evals, budget), budget)
+
+    stft = StreamingSTFT(n_fft=s.n_fft, hop_length=s.hop_length)
+    phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
+                                look_ahead=PHASE_LOOK_AHEAD)
+    limiter = PeakLimiter(s.sample_rate)
+    gen = torch.Generator().manual_seed(seed)
+    pending: list[np.ndarray] = []  # complex content frames not yet optimised
+    pending_n = 0
+    tail: torch.Tensor | None = None  # the previous segment's optimised overlap frames
+    n_in = 0  # input samples read
+    committed = 0  # frames handed to the phase reconstructor
+    emitted = 0
+    evaluations = 0
+    interrupted = False
+
+    def emit(y: np.ndarray) -> None:
+        nonlocal emitted
+        y = y[: max(0, n_in - emitted)]
+        if y.size:
+            sink(limiter.process(y.astype(np.float32, copy=False)))
+            emitted += y.size
+
+    def run_segment(frames: np.ndarray, *, last: bool) -> None:
+        """Optimise one segment and commit all its frames but the overlap kept for the next."""
+        nonlocal tail, committed, evaluations, interrupted
+        mag = np.abs(frames)
+        x, interrupted, n = optimise_segment(
+            torch.log1p(torch.from_numpy(mag)), net, target, n_iter=n_iter, style_weight=style_weight,
+            content_weight=content_weight, init=init, generator=gen, on_eval=on_eval,
+        )
+        evaluations += n
+        if tail is not None:
+            k = min(overlap, x.shape[1])
+            x[:, :k] = tail[:, :k] * (1 - up[:k]) + x[:, :k] * up[:k]
+        keep = 0 if last or interrupted else overlap
+        tail = x[:, x.shape[1] - keep :] if keep else None
+        out_mag = torch.expm1(x[:, : x.shape[1] - keep]).numpy()
+        if on_frames:
+            on_frames(mag[:, : out_mag.shape[1]], out_mag)
+        emit(phase.push(out_mag, phases=frames[:, : out_mag.shape[1]]))
+        committed += out_mag.shape[1]
+
+    def take(n: int, keep: int) -> np.ndarray:
+        nonlocal pending, pending_n
+        allf = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
+        pending = [allf[:, n - keep :]] if n - keep < allf.shape[1] else []
+        pending_n = allf.shape[1] - (n - keep)
+        return allf[:, :n]
+
+    try:
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32)
+            n_in += block.size
+            frames = stft.push(block)
+            if frames.shape[1]:
+                pending.append(frames)
+                pending_n += frames.shape[1]
+            while pending_n >= seg + overlap and not interrupted:
+                run_segment(take(seg, overlap), last=False)
+            if interrupted:
+                break
+        if not interrupted:
+            if n_in == 0:
+                raise ParameterError("the content holds no audio")
+            frames = stft.flush()
+            if frames.shape[1]:
+                pending.append(frames)
+                pending_n += frames.shape[1]
+            if pending_n:
+                run_segment(take(pending_n, 0), last=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    # what was done, finished: the phase reconstructor's held frames and the tail of the signal
+    try:
+        if interrupted and tail is not None:
+            emit(phase.push(torch.expm1(tail).numpy(), phases=None))
+            committed += tail.shape[1]
+        end = n_in if not interrupted else min(n_in, max(0, (committed - 1) * s.hop_length))
+        emit(phase.flush(length=end))
+    except KeyboardInterrupt:
+        interrupted = True
+    return TransferStats(samples=emitted, evaluations=evaluations, interrupted=interrupted)
 
 
 def transfer(
@@ -93,82 +246,38 @@ def transfer(
     style_weight: float = 1.0,
     content_weight: float = 1e-2,
     init: str = "content",
-    phase_iters: int = 100,
+    phase_iters: int = 32,
     segment_seconds: float = 30.0,
     device: str = "cpu",
     seed: int = 0,
     net: FeatureNet | None = None,
     progress: Progress | None = None,
 ) -> TransferResult:
-    """Move ``content`` (mono, at the preset's sample rate) toward the preset's style.
-
-    Long input goes through in overlapping segments (each optimised on its own, cross-faded
-    over the overlap), so any length works in bounded memory for the optimiser. A Ctrl-C
-    stops the optimisation early: what was done so far is returned with ``interrupted``.
-    """
-    s = preset.settings
+    """`transfer_stream` for audio in memory: mono ``content`` in, the styled audio and magnitudes out."""
     content = np.asarray(content, dtype=np.float32)
     if content.ndim != 1 or content.size == 0:
         raise ParameterError(f"content must be non-empty mono audio, got shape {content.shape}")
     if not np.all(np.isfinite(content)):
         raise ParameterError("content audio contains NaN or infinite samples")
-    n_iter = check_int("n_iter", n_iter, 0, 100000)
-    check_range("style_weight", style_weight, 0.0, 1e6)
-    check_range("content_weight", content_weight, 0.0, 1e6)
-    check_range("segment_seconds", segment_seconds, 1.0, 3600.0)
-    if init not in ("content", "noise"):
-        raise ParameterError(f"init={init!r} must be 'content' or 'noise'")
-    if net is None:
-        net = FeatureNet(s, device=device)
-    preset.check_network(net.settings, net.checksum)
-    target = preset.style_target(device=net.device, dtype=net.dtype)
+    audio: list[np.ndarray] = []
+    mags: list[np.ndarray] = []
+    outs: list[np.ndarray] = []
 
-    spec = stft(content, n_fft=s.n_fft, hop_length=s.hop_length)
-    mag = np.abs(spec)
-    logmag = torch.from_numpy(log_magnitude(mag))
-    n_frames = mag.shape[1]
-    seg = max(int(segment_seconds * s.sample_rate / s.hop_length), 4 * s.width + 32)
-    overlap = 2 * s.width + 16
-    segments = _segments(n_frames, seg, overlap)
-    budget = max(1, n_iter + n_iter // 4 + 1) * len(segments)
-    done = 0
+    def frames(c: np.ndarray, o: np.ndarray) -> None:
+        mags.append(c)
+        outs.append(o)
 
-    def on_eval() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(min(done, budget), budget)
-
-    gen = torch.Generator().manual_seed(seed)
-    out = torch.zeros_like(logmag)
-    weight = torch.zeros(n_frames, dtype=torch.float32)
-    covered = 0
-    interrupted = False
-    evals = 0
-    for start, end in segments:
-        x, interrupted, n = optimise_segment(
-            logmag[:, start:end].contiguous(), net, target, n_iter=n_iter, style_weight=style_weight,
-            content_weight=content_weight, init=init, generator=gen, on_eval=on_eval,
-        )
-        evals += n
-        ramp = torch.ones(end - start)
-        if start > 0:
-            ramp[:overlap] = torch.linspace(0, 1, overlap + 2)[1:-1]
-        if end < n_frames:
-            ramp[-overlap:] = torch.minimum(ramp[-overlap:], torch.linspace(1, 0, overlap + 2)[1:-1])
-        out[:, start:end] += x.cpu().float() * ramp
-        weight[start:end] += ramp
-        covered = end if end == n_frames else end - overlap
-        if interrupted:
-            break
-    out = out[:, :covered] / torch.clamp(weight[:covered], min=1e-6)
-    magnitude = torch.expm1(out).numpy()
-    length = content.size if covered == n_frames else min(content.size, (covered - 1) * s.hop_length)
-    n_keep = 1 + length // s.hop_length
-    magnitude = magnitude[:, :n_keep]
-    audio = griffinlim(
-        magnitude, n_iter=phase_iters, hop_length=s.hop_length, n_fft=s.n_fft,
-        init=spec[:, :n_keep], length=length,
+    step = 1 << 16
+    stats = transfer_stream(
+        (content[i : i + step] for i in range(0, content.size, step)), preset, audio.append,
+        n_iter=n_iter, style_weight=style_weight, content_weight=content_weight, init=init,
+        phase_iters=phase_iters, segment_seconds=segment_seconds, device=device, seed=seed, net=net,
+        total_samples=content.size, progress=progress, on_frames=frames,
     )
-    audio = limit_peak(audio)
-    return TransferResult(audio, magnitude, mag[:, :n_keep], interrupted, evals)
+    n_bins = preset.settings.n_bins
+    cat = lambda parts: np.concatenate(parts, axis=1) if parts else np.zeros((n_bins, 0), np.float32)  # noqa: E731
+    return TransferResult(
+        audio=np.concatenate(audio) if audio else np.zeros(0, np.float32),
+        magnitude=cat(outs), content_magnitude=cat(mags), interrupted=stats.interrupted,
+        evaluations=stats.evaluations,
+    )

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import ParameterError
+from .gl_kernel import project_frame
 from .stft import check_magnitudes, hann, n_frames_for, window_sumsquare
 
 _WORKERS = max(1, min(os.cpu_count() or 1, 8))
@@ -44,7 +45,7 @@ def _istft_into(spec_tf, win, inv_wss, hop, out, frames):
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _gla_loop(mag_tf, angles, win, inv_wss, hop, keep_lo, keep_hi, n_iter, momentum):
     """Run n_iter fast Griffin-Lim iterations in place on angles (unit phasors × magnitude)."""
-    n_frames, n_bins = mag_tf.shape
+    n_frames = mag_tf.shape[0]
     n_fft = win.size
     signal = np.zeros(n_fft + hop * (n_frames - 1), dtype=win.dtype)
     frames = np.empty((n_frames, n_fft), dtype=win.dtype)
@@ -62,15 +63,7 @@ def _gla_loop(mag_tf, angles, win, inv_wss, hop, keep_lo, keep_hi, n_iter, momen
         rebuilt = scipy.fft.rfft(frames, axis=-1, workers=_WORKERS)
         b = beta if it > 0 else beta * 0
         for t in numba.prange(n_frames):
-            for k in range(n_bins):
-                r = rebuilt[t, k]
-                a = r - b * tprev[t, k]
-                re = a.real
-                im = a.imag
-                # Written out: complex abs() goes through hypot, several times slower here.
-                s = mag_tf[t, k] / (np.sqrt(re * re + im * im) + eps)
-                angles[t, k] = complex(re * s, im * s)
-                tprev[t, k] = r
+            project_frame(rebuilt[t], mag_tf[t], angles[t], tprev[t], b, eps)
     _istft_into(angles, win, inv_wss, hop, signal, frames)
     return signal
 

@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from ..errors import ParameterError, check_int, check_range
+from .gl_kernel import project_frame
 from .stft import check_magnitudes, hann
 
 
@@ -38,7 +39,6 @@ def _norm(norm, first, n_frames_total, hop, win2):
 def _iterate(spec, mags, prev, frozen, count, acc, norm, win, hop, keep_from, n_iter, beta):
     """n_iter GL passes over the `count` window frames against the committed part `acc`."""
     n_fft = win.size
-    n_bins = mags.shape[1]
     length = n_fft + (count - 1) * hop
     sig = np.empty(length, dtype=acc.dtype)
     seg = np.empty(n_fft, dtype=acc.dtype)
@@ -57,15 +57,7 @@ def _iterate(spec, mags, prev, frozen, count, acc, norm, win, hop, keep_from, n_
             o = j * hop
             for i in range(n_fft):
                 seg[i] = sig[o + i] * win[i]
-            rebuilt = np.fft.rfft(seg)
-            for k in range(n_bins):
-                r = rebuilt[k]
-                a = r - beta * prev[j, k]
-                re = a.real
-                im = a.imag
-                s = mags[j, k] / (np.sqrt(re * re + im * im) + 1e-30)
-                spec[j, k] = complex(re * s, im * s)
-                prev[j, k] = r
+            project_frame(np.fft.rfft(seg), mags[j], spec[j], prev[j], beta, 1e-30)
 
 
 @numba.njit(cache=True, nogil=True)

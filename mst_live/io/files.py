@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..errors import AudioFileError
+from ..errors import AudioFileError, AudioWarning
 
 BLOCK = 1 << 16
 
@@ -44,7 +45,11 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int]:
 
 
 def iter_mono_blocks(path: str | os.PathLike, sample_rate: int, *, block: int = BLOCK) -> Iterator[np.ndarray]:
-    """Stream a file as mono float32 blocks at ``sample_rate``: memory stays bounded for any length."""
+    """Stream a file as mono float32 blocks at ``sample_rate``: memory stays bounded for any length.
+
+    Channels are averaged. NaN or infinite samples become silence, with one AudioWarning per file.
+    """
+    warned = False
     with _open(path) as f:
         resampler = None if f.samplerate == sample_rate else soxr.ResampleStream(
             f.samplerate, sample_rate, 1, dtype="float32", quality="HQ"
@@ -55,6 +60,11 @@ def iter_mono_blocks(path: str | os.PathLike, sample_rate: int, *, block: int = 
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise AudioFileError(f"{path}: read failed ({exc})") from None
             last = data.shape[0] < block
+            if not np.all(np.isfinite(data)):
+                data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+                if not warned:
+                    warnings.warn(f"{path}: NaN or infinite samples replaced by silence", AudioWarning, stacklevel=2)
+                    warned = True
             mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=last)
@@ -96,12 +106,19 @@ def expand_audio_paths(paths: list[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
-    """Write float audio (frames,) or (frames, channels); the format follows the file ending."""
+def open_output(path: str | os.PathLike, sample_rate: int, channels: int = 1) -> sf.SoundFile:
+    """An audio file open for writing as audio is made; the format follows the file ending."""
     p = Path(path)
-    if p.parent and not p.parent.exists():
+    if not p.parent.exists():
         raise AudioFileError(f"{p}: folder {p.parent} does not exist")
     try:
-        sf.write(str(p), np.asarray(audio, dtype=np.float32), sample_rate)
+        return sf.SoundFile(str(p), "w", samplerate=sample_rate, channels=channels)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as exc:
         raise AudioFileError(f"{p}: cannot write ({exc})") from None
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    """Write float audio (frames,) or (frames, channels) in one go."""
+    a = np.asarray(audio, dtype=np.float32)
+    with open_output(path, sample_rate, 1 if a.ndim == 1 else a.shape[1]) as f:
+        f.write(a)

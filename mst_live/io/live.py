@@ -24,8 +24,7 @@ from ..errors import MstError
 from ..ui.events import EventLog
 from ..ui.status import StatusScreen
 from .audio import DeviceError, Ring, _sd, find_device
-from .files import iter_mono_blocks
-from .render import open_output
+from .files import iter_mono_blocks, open_output
 
 SAFETY_S = 0.03  # the optimiser stops this long before the output ring would run dry
 PRIME_MARGIN_S = 0.03  # output primed with one block of silence plus this: the worker's time to compute a block

@@ -10,14 +10,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from ..engine import StyleEngine
-from ..errors import AudioFileError
-from .files import audio_info, iter_mono_blocks
+from .files import audio_info, iter_mono_blocks, open_output
 
 
 @dataclass
@@ -25,16 +22,6 @@ class RenderResult:
     samples: int
     seconds: float
     interrupted: bool
-
-
-def open_output(path: str | os.PathLike, sample_rate: int, channels: int) -> sf.SoundFile:
-    p = Path(path)
-    if not p.parent.exists():
-        raise AudioFileError(f"{p}: folder {p.parent} does not exist")
-    try:
-        return sf.SoundFile(str(p), "w", samplerate=sample_rate, channels=channels)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as exc:
-        raise AudioFileError(f"{p}: cannot write ({exc})") from None
 
 
 def render_file(

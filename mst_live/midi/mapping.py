@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ParameterError
-from ..params import BOUNDS
+from ..params import PARAMS
 
 CURVES = ("linear", "log", "exp")
 LOG_FLOOR = 0.01  # a log curve's lowest non-zero value, as a fraction of max
@@ -50,7 +50,7 @@ class CCRule:
                 return self.lo
             top = self.hi - self.lo
             v = self.lo + top * math.exp(math.log(LOG_FLOOR) * (1.0 - x))
-        if self.param in ("steps", "bypass", "style_index"):
+        if PARAMS[self.param].kind != "float":
             return float(round(v))
         return v
 
@@ -125,9 +125,9 @@ def _rule(raw: object, where: str) -> CCRule:
     if isinstance(cc, bool) or not isinstance(cc, int) or not 0 <= cc <= 127:
         raise ParameterError(f"{where}: cc = {cc!r} must be a controller number 0..127")
     param = raw.get("param")
-    if param not in BOUNDS:
-        raise ParameterError(f"{where}: param = {param!r} is not a live parameter ({', '.join(BOUNDS)})")
-    lo_b, hi_b, _, _ = BOUNDS[param]
+    if param not in PARAMS:
+        raise ParameterError(f"{where}: param = {param!r} is not a live parameter ({', '.join(PARAMS)})")
+    lo_b, hi_b = PARAMS[param].lo, PARAMS[param].hi
     lo = raw.get("min", lo_b)
     hi = raw.get("max", hi_b)
     for key, v in (("min", lo), ("max", hi)):

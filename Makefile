@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python scripts/bench_phase.py
 	$(BIN)/python scripts/bench_engine.py
 	$(BIN)/python scripts/bench_live.py
+	$(BIN)/python scripts/bench_memory.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

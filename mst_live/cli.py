@@ -163,10 +163,11 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
     from .io.files import audio_info, iter_mono_blocks, open_output
     from .io.paths import check_audio_output, check_ending
     from .preset import load_preset, resolve_preset_path
-    from .transfer import transfer_stream
+    from .transfer import check_transfer_args, transfer_stream
     from .ui.progress import progress_bar
 
-    # everything that will be written, then everything read, before any work
+    # the options, everything that will be written, then everything read, before any work
+    check_transfer_args(args.iters, args.style_weight, args.content_weight, args.init, 30.0, args.phase_iters)
     check_audio_output(output, option="-o")
     if args.picture:
         check_ending(args.picture, ".png", option="--picture")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,8 +100,9 @@ def optimise_segment(
     return torch.clamp(x.detach()[:, :n], min=0.0).cpu().float(), interrupted, evals
 
 
-def _check_args(n_iter: int, style_weight: float, content_weight: float, init: str, segment_seconds: float,
-                phase_iters: int) -> None:
+def check_transfer_args(n_iter: int, style_weight: float, content_weight: float, init: str, segment_seconds: float,
+                        phase_iters: int) -> None:
+    """ParameterError for any option out of range: callers check before they open files."""
     check_int("n_iter", n_iter, 0, 100000)
     check_int("phase_iters", phase_iters, 0, 1000)
     check_range("style_weight", style_weight, 0.0, 1e6)
@@ -134,7 +136,7 @@ def transfer_stream(
     is as long as the input. ``total_samples`` (if known) only scales ``progress``.
     ``on_frames(content_magnitude, output_magnitude)`` sees each finished stretch of frames.
     """
-    _check_args(n_iter, style_weight, content_weight, init, segment_seconds, phase_iters)
+    check_transfer_args(n_iter, style_weight, content_weight, init, segment_seconds, phase_iters)
     s = preset.settings
     if net is None:
         net = FeatureNet(s, device=pick_device(device))
@@ -238,22 +240,12 @@ def transfer_stream(
     return TransferStats(samples=emitted, evaluations=evaluations, interrupted=interrupted)
 
 
-def transfer(
-    content: np.ndarray,
-    preset: Preset,
-    *,
-    n_iter: int = 300,
-    style_weight: float = 1.0,
-    content_weight: float = 1e-2,
-    init: str = "content",
-    phase_iters: int = 32,
-    segment_seconds: float = 30.0,
-    device: str = "cpu",
-    seed: int = 0,
-    net: FeatureNet | None = None,
-    progress: Progress | None = None,
-) -> TransferResult:
-    """`transfer_stream` for audio in memory: mono ``content`` in, the styled audio and magnitudes out."""
+def transfer(content: np.ndarray, preset: Preset, **options: Any) -> TransferResult:
+    """`transfer_stream` for audio in memory: mono ``content`` in, the styled audio and magnitudes out.
+
+    ``options`` are `transfer_stream`'s (n_iter, style_weight, content_weight, init, phase_iters,
+    segment_seconds, device, seed, net, progress).
+    """
     content = np.asarray(content, dtype=np.float32)
     if content.ndim != 1 or content.size == 0:
         raise ParameterError(f"content must be non-empty mono audio, got shape {content.shape}")
@@ -270,9 +262,7 @@ def transfer(
     step = 1 << 16
     stats = transfer_stream(
         (content[i : i + step] for i in range(0, content.size, step)), preset, audio.append,
-        n_iter=n_iter, style_weight=style_weight, content_weight=content_weight, init=init,
-        phase_iters=phase_iters, segment_seconds=segment_seconds, device=device, seed=seed, net=net,
-        total_samples=content.size, progress=progress, on_frames=frames,
+        total_samples=content.size, on_frames=frames, **options,
     )
     n_bins = preset.settings.n_bins
     cat = lambda parts: np.concatenate(parts, axis=1) if parts else np.zeros((n_bins, 0), np.float32)  # noqa: E731

@@ -224,6 +224,8 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
         interrupted = True
     except sd.PortAudioError as exc:
         err = f"audio device error: {exc}"
+    except Exception as exc:  # anything else still gets the bounded shutdown below, an event and one line
+        err = f"{type(exc).__name__}: {exc}"
     finally:
         # bounded shutdown, most precious first: the worker stops, the recording is closed
         # (a valid file), then the device is let go of, with a time limit

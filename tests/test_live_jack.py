@@ -103,3 +103,25 @@ def test_file_played_live_to_the_output_device(jack_server, small_preset_path, t
     assert np.sqrt(np.mean(rec**2)) > 1e-3
     last = [e for e in read_events(events) if e["type"] == "status"][-1]
     assert last["underruns"] == 0 and last["blocks"] > 5
+
+
+def test_an_unexpected_fault_in_live_mode_is_one_line_and_a_clean_stop(jack_server, small_preset_path, tmp_path):
+    """A bug (not an MstError) while running, or while starting, still ends in one line, not a traceback,
+    with the events file closed and the process gone in bounded time."""
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server}
+    for where, target in (("running", "L.StatusScreen.update"), ("starting", "L.StyleEngine.warm_up")):
+        events = tmp_path / f"{where}.jsonl"
+        owner, attr = target.rsplit(".", 1)
+        code = ("import sys; import mst_live.io.live as L; import mst_live.cli as c\n"
+                "def boom(*a, **k):\n    raise ValueError('synthetic fault')\n"
+                f"setattr({owner}, {attr!r}, boom)\nsys.exit(c.main(sys.argv[1:]))")
+        out = subprocess.run([sys.executable, "-c", code, "--preset", str(small_preset_path), "--input", "mic",
+                              "--events", str(events), "--quiet", "--steps", "2"], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode in (1, 2), (where, out.stderr)
+        assert "Traceback" not in out.stderr, out.stderr
+        errors = [ln for ln in out.stderr.splitlines() if ln.startswith("mst-live: error:")]
+        assert len(errors) == 1 and "synthetic fault" in errors[0], out.stderr
+        if where == "running":  # the bounded shutdown ran: the fault is in the events, the file closed whole
+            ev = read_events(events)
+            assert any(e["type"] == "error" and "synthetic fault" in e["message"] for e in ev)

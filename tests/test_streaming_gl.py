@@ -89,3 +89,35 @@ def test_silence_single_frame_and_bad_input():
         StreamingGriffinLim(look_ahead=-1)
     with pytest.raises(ParameterError, match="hop_length"):
         StreamingGriffinLim(n_fft=256, hop_length=200)
+
+
+def test_fft_count_per_frame_is_counted_not_computed(clip, monkeypatch):
+    """Run the kernels as plain Python with counting FFTs: the cost per frame is what `ffts_per_frame` says."""
+    import types
+
+    from mst_live.dsp import streaming_gl as sgl
+
+    counts = {"rfft": 0, "irfft": 0}
+
+    def counted(name):
+        real = getattr(np.fft, name)
+
+        def fn(*a, **k):
+            counts[name] += 1
+            return real(*a, **k)
+        return fn
+
+    fake_np = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    fake_np.fft = types.SimpleNamespace(rfft=counted("rfft"), irfft=counted("irfft"))
+    for kernel in ("_iterate", "_initial_phase", "_commit", "_norm"):
+        py = getattr(sgl, kernel).py_func
+        monkeypatch.setattr(sgl, kernel, types.FunctionType(py.__code__, {**py.__globals__, "np": fake_np}))
+    _, S = clip
+    gl = StreamingGriffinLim(n_fft=512, hop_length=128, n_iter=3, look_ahead=2)
+    warm = 10
+    gl.push(S[:, :warm])  # past the start, where the window is not yet full
+    counts.update(rfft=0, irfft=0)
+    n = 6
+    gl.push(S[:, warm : warm + n])
+    pairs_per_frame = (counts["rfft"] + counts["irfft"]) / 2 / n  # n_iter passes over the window, the
+    assert pairs_per_frame == gl.ffts_per_frame, (counts, gl.ffts_per_frame)  # first guess, the commit

@@ -109,6 +109,12 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16",
                    help="network arithmetic (bfloat16)")
     g.add_argument("--channels", type=int, choices=(1, 2), default=1, help="output channels (1)")
+    g.add_argument("--input-channel", metavar="N[,M...]", default="1",
+                   help="input device channel to play into it, from 1; several, comma-separated, are mixed (1)")
+    g.add_argument("--blocksize", type=int, default=0,
+                   help="device buffer in frames (0: the device's choice); smaller is less latency, more xrun risk")
+    g.add_argument("--record", metavar="FILE",
+                   help="also record the styled output to this audio file while it plays (lined up with the input)")
     g.add_argument("--realtime", action="store_true", help="pace a file input like a live device")
     g.add_argument("--events", help="write status and events as JSON lines to this file")
     g.add_argument("--quiet", dest="live_quiet", action="store_true", help="no status display")
@@ -347,6 +353,12 @@ def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:
         check_audio_output(args.output, option="--output")
     if args.events:
         check_writable(args.events, option="--events")
+    if args.record:
+        if output_is_file or input_is_file:
+            raise ParameterError(f"--record {args.record}: records a live device run; file to file, --output is the take")
+        check_audio_output(args.record, option="--record")
+    if args.blocksize < 0 or args.blocksize > 16384:
+        raise ParameterError(f"--blocksize {args.blocksize}: give 0 (the device's choice) or 1..16384 frames")
     if input_is_file:
         audio_info(args.input)  # opened and checked now, not after seconds of weight generation
     if args.midi_map:

@@ -16,6 +16,7 @@ worst-case wait between an input sample and the output that covers it is
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,8 @@ class EngineStats:
     underruns: int = 0  # output asked for before it existed: must stay 0
     busy_seconds: float = 0.0
     audio_seconds: float = 0.0
-    eval_seconds: float = 0.0  # running estimate of one loss evaluation
+    eval_seconds: float = 0.0  # running mean of one loss evaluation (for the status)
+    eval_worst: float = 0.0  # the slowest of the recent evaluations: what deadlines plan with
 
     @property
     def load(self) -> float:
@@ -105,6 +107,7 @@ class StyleEngine:
         self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
         self._limiter = PeakLimiter(s.sample_rate)
         self._follower = LevelFollower(s.sample_rate)
+        self._recent_evals: deque[float] = deque(maxlen=64)
         self.stats = EngineStats()
         self.reset()
 
@@ -131,7 +134,7 @@ class StyleEngine:
         self._gain = Smoother(self.sample_rate, p.gain)
         self._bypass = Smoother(self.sample_rate, p.bypass)
         self._n_in = 0
-        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
+        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds, eval_worst=self.stats.eval_worst)
 
     def process(self, block: np.ndarray, *, deadline: float | None = None) -> np.ndarray:
         """Take ``n`` input samples, return ``n`` output samples (``latency`` samples late)."""
@@ -171,12 +174,24 @@ class StyleEngine:
         return out
 
     def warm_up(self) -> None:
-        """Run two blocks of silence through everything once, so that the first real block does
-        not pay for lazy initialisation (numba caches, torch kernels) while a device waits."""
-        n = (2 * self.block_frames + 8) * self.settings.hop_length
-        self.process(np.zeros(n, np.float32))
+        """Run two blocks through everything once, so that the first real block does not pay for
+        lazy initialisation (numba caches, torch kernels) while a device waits, and so that the
+        step-time estimate exists. The optimiser runs whatever the parameters are (style weight 0,
+        bypass, 0 steps): the first knob turn must not start blind. The parameters are untouched."""
+        live = self.params
+        p = live.snapshot()
+        self.params = LiveParams(style_index=p.style_index, morph=p.morph, steps=max(4, p.steps))
+        try:
+            n = (2 * (self.block_frames + self.overlap_frames) + 8) * self.settings.hop_length
+            noise = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.05
+            self.process(noise)
+            self._recent_evals.clear()  # the first pass paid for lazy set-up: time a second one
+            self.reset()
+            self.process(noise)
+        finally:
+            self.params = live
         self.reset()
-        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
+        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds, eval_worst=self.stats.eval_worst)
 
     def status(self) -> dict:
         """The engine's part of the status screen and of --events: what it did, its parameters."""
@@ -292,10 +307,14 @@ class StyleEngine:
             dt = time.perf_counter() - t0
             est = self.stats.eval_seconds
             self.stats.eval_seconds = dt if est == 0 else 0.8 * est + 0.2 * dt
+            self._recent_evals.append(dt)
+            # a sudden load must not cost an underrun on its first block: plan with the worst
+            # recent evaluation, not the mean
+            self.stats.eval_worst = max(self._recent_evals)
             return float(loss.detach()), xv.grad
 
         return lbfgs(fg, content.clone(), max_evals=p.steps, deadline=deadline,
-                     eval_seconds=self.stats.eval_seconds)
+                     eval_seconds=self.stats.eval_worst)
 
     def _output(self, n: int) -> np.ndarray:
         wet = self._wet.pop(n)

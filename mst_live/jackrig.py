@@ -89,10 +89,11 @@ class Player:
             self.rec[a : a + frames] = self.inp.get_array()
         self.pos += frames
 
-    def connect(self, *, play: bool = True, timeout: float = 120.0) -> None:
-        """Wire up once mst-live's ports exist; ``play=False`` only records (an output-only stream)."""
+    def connect(self, *, play: bool = True, record: bool = True, timeout: float = 120.0) -> None:
+        """Wire up once mst-live's ports exist; ``play=False`` only records (an output-only stream),
+        ``record=False`` only plays (an input-only stream)."""
         self.client.activate()
-        wanted = ["PortAudio:out_0"] + (["PortAudio:in_0"] if play else [])
+        wanted = (["PortAudio:out_0"] if record else []) + (["PortAudio:in_0"] if play else [])
         t0 = time.time()
         names: list[str] = []
         while time.time() - t0 < timeout:
@@ -106,7 +107,8 @@ class Player:
             for src in self.client.get_all_connections("PortAudio:in_0"):
                 self.client.disconnect(src, "PortAudio:in_0")
             self.client.connect(self.out, "PortAudio:in_0")
-        self.client.connect("PortAudio:out_0", self.inp)
+        if record:
+            self.client.connect("PortAudio:out_0", self.inp)
         self.pos = 0  # the clip starts now that everything is wired
 
     def close(self) -> None:
@@ -116,3 +118,18 @@ class Player:
 
 def read_events(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def measure_lag(sent: np.ndarray, recorded: np.ndarray, *, max_lag: int) -> int:
+    """The delay, in samples, at which ``recorded`` best matches ``sent`` (cross-correlation peak).
+
+    This is the measurement a reported latency is checked against: with ``--mix 0`` mst-live's
+    output is its input delayed, so the peak is sharp and exact to the sample.
+    """
+    import scipy.signal
+
+    n = min(sent.size, recorded.size - max_lag)
+    if n <= 0:
+        raise ValueError("the recording is shorter than the largest lag looked for")
+    corr = scipy.signal.correlate(recorded[: n + max_lag], sent[:n], mode="valid", method="fft")
+    return int(np.argmax(corr[: max_lag + 1]))

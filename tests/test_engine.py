@@ -213,3 +213,13 @@ def test_deadline_falls_back_to_fewer_steps(preset):
     y = eng.process(x, deadline=time.perf_counter() - 1.0)  # already late: no optimisation at all
     assert y.size == x.size
     assert eng.stats.evaluations == 0 and eng.stats.dry_blocks == eng.stats.blocks > 0
+
+
+def test_warm_up_times_the_optimiser_whatever_the_parameters(preset):
+    for start in ({"style_weight": 0.0}, {"bypass": 1}, {"steps": 0}):
+        eng = make(preset, params=start)
+        before = eng.params.as_dict()
+        eng.warm_up()
+        assert eng.stats.eval_worst > 0 and eng.stats.eval_seconds > 0, start
+        assert eng.params.as_dict() == before  # the performer's settings are untouched
+        assert eng.stats.blocks == 0 and eng.stats.evaluations == 0  # and the stream starts afresh

@@ -125,3 +125,80 @@ def test_an_unexpected_fault_in_live_mode_is_one_line_and_a_clean_stop(jack_serv
         if where == "running":  # the bounded shutdown ran: the fault is in the events, the file closed whole
             ev = read_events(events)
             assert any(e["type"] == "error" and "synthetic fault" in e["message"] for e in ev)
+
+
+def _hog(seconds: float) -> subprocess.Popen:
+    """A bounded busy loop in its own process: it stops by itself."""
+    return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"])
+
+
+def test_under_a_cpu_hog_no_underruns_and_the_latency_does_not_move(jack_server, small_preset_path, tmp_path):
+    from mst_live.jackrig import measure_lag
+
+    content = melody(16.0, seed=13)
+    clip = soxr.resample(content, SR, RATE).astype(np.float32)
+    events, log = tmp_path / "events.jsonl", tmp_path / "mst-live.log"
+    proc = start_mst_live(jack_server, small_preset_path, events, "--steps", "8", "--mix", "0", log=log)
+    player = Player(jack_server, clip)
+    hogs = []
+    try:
+        player.connect()
+        while player.pos < 5 * RATE:
+            time.sleep(0.05)
+        hogs = [_hog(5.0), _hog(5.0)]  # both cores busy from 5 s to 10 s of the clip
+        while player.pos < clip.size + RATE:
+            time.sleep(0.05)
+            assert proc.poll() is None, log.read_text()
+    finally:
+        for h in hogs:
+            h.wait(timeout=30)
+        player.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    ev = read_events(events)
+    last = [e for e in ev if e["type"] == "status"][-1]
+    assert last["underruns"] == 0, last
+    # --mix 0: the output is the input delayed; measure the delay before, during and after the hog
+    rec = player.rec
+    lags = [measure_lag(clip[a * RATE : (a + 2) * RATE], rec[a * RATE :], max_lag=2 * RATE) for a in (2, 6, 8, 12)]
+    assert max(lags) - min(lags) <= 1, lags
+    reported = next(e for e in ev if e["type"] == "start")["latency_ms"]
+    assert abs(1000 * lags[0] / RATE - reported) < 50, (lags, reported)  # same ballpark; bench_live shows the exact gap
+
+
+def test_mic_to_file_holds_everything_played_lined_up(jack_server, small_preset_path, tmp_path):
+    import soundfile as sf
+
+    from mst_live.jackrig import measure_lag
+
+    content = melody(5.0, seed=14)
+    clip = soxr.resample(content, SR, RATE).astype(np.float32)
+    take, events, log = tmp_path / "take.wav", tmp_path / "events.jsonl", tmp_path / "mst-live.log"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server, "PYTHONUNBUFFERED": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mst_live", "--preset", str(small_preset_path), "--input", "mic",
+                                 "--output", str(take), "--mix", "0", "--events", str(events), "--quiet"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    player = Player(jack_server, clip, tail_seconds=1.0)
+    try:
+        player.connect(record=False)
+        while player.pos < clip.size + int(0.2 * RATE):  # stop 0.2 s after the last note was played
+            time.sleep(0.02)
+            assert proc.poll() is None, log.read_text()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        player.close()
+    assert proc.returncode == 130, log.read_text()
+    y, sr = sf.read(take, dtype="float32")
+    assert sr == SR
+    # the take starts when the stream did, the clip a little later: find where, then compare all of it
+    at = measure_lag(content[: 2 * SR], y, max_lag=y.size - 2 * SR)
+    got = y[at : at + content.size]
+    assert got.size == content.size, (y.size, at, content.size)  # the last note is in the file
+    assert np.corrcoef(got, content)[0, 1] > 0.99
+    tail = slice(content.size - SR // 2, content.size)
+    assert np.sqrt(np.mean(got[tail] ** 2)) > 0.5 * np.sqrt(np.mean(content[tail] ** 2))
+    # lined up: exactly as long as what was captured, not a latency longer (uncompensated) or shorter
+    captured = [e for e in read_events(events) if e["type"] == "status"][-1]["input_s"]
+    assert abs(y.size - captured * SR) <= 2, (y.size, captured * SR)

@@ -16,13 +16,17 @@ class DeviceError(MstError):
 
 
 class Ring:
-    """Single-producer single-consumer ring of float32 samples."""
+    """Single-producer single-consumer ring of float32 frames (mono, or ``channels`` wide)."""
 
-    def __init__(self, capacity: int) -> None:
-        self._buf = np.zeros(capacity, dtype=np.float32)
+    def __init__(self, capacity: int, *, channels: int = 1) -> None:
+        self._buf = np.zeros(capacity if channels == 1 else (capacity, channels), dtype=np.float32)
         self._cap = capacity
         self._w = 0  # total written
         self._r = 0  # total read
+
+    @property
+    def channels(self) -> int:
+        return 1 if self._buf.ndim == 1 else self._buf.shape[1]
 
     def available(self) -> int:
         return self._w - self._r
@@ -31,7 +35,7 @@ class Ring:
         return self._cap - (self._w - self._r)
 
     def write(self, x: np.ndarray) -> int:
-        """Copy in as much of x as fits; returns how many samples did."""
+        """Copy in as much of x as fits; returns how many frames did."""
         n = min(x.shape[0], self.space())
         i = self._w % self._cap
         k = min(n, self._cap - i)
@@ -42,7 +46,7 @@ class Ring:
         return n
 
     def read_into(self, out: np.ndarray) -> int:
-        """Copy up to len(out) samples out; returns how many there were."""
+        """Copy up to len(out) frames out; returns how many there were."""
         n = min(out.shape[0], self.available())
         i = self._r % self._cap
         k = min(n, self._cap - i)
@@ -51,6 +55,40 @@ class Ring:
             out[k:n] = self._buf[: n - k]
         self._r += n
         return n
+
+
+class History:
+    """The last ``capacity`` samples written, for reading back a fixed delay later (the dry
+    signal an underrun cross-fades to). Copies only, like `Ring`."""
+
+    def __init__(self, capacity: int) -> None:
+        self._buf = np.zeros(capacity, dtype=np.float32)
+        self._cap = capacity
+        self._w = 0
+
+    def write(self, x: np.ndarray) -> None:
+        n = x.shape[0]
+        i = self._w % self._cap
+        k = min(n, self._cap - i)
+        self._buf[i : i + k] = x[:k]
+        if n > k:
+            self._buf[: n - k] = x[k:n]
+        self._w += n
+
+    def read_delayed(self, out: np.ndarray, delay: int) -> None:
+        """The len(out) samples that ended ``delay`` samples before the newest; zeros before the start."""
+        n = out.shape[0]
+        start = self._w - delay - n
+        out[:] = 0.0
+        lo = max(start, 0, self._w - self._cap)
+        if lo >= start + n:
+            return
+        i = lo % self._cap
+        m = start + n - lo
+        k = min(m, self._cap - i)
+        out[lo - start : lo - start + k] = self._buf[i : i + k]
+        if m > k:
+            out[lo - start + k :] = self._buf[: m - k]
 
 
 def _sd():

@@ -20,14 +20,16 @@ import numpy as np
 import soxr
 
 from ..engine import StyleEngine
-from ..errors import MstError
+from ..errors import MstError, ParameterError
 from ..ui.events import EventLog
 from ..ui.status import StatusScreen
-from .audio import DeviceError, Ring, _sd, find_device
+from .audio import DeviceError, History, Ring, _sd, find_device
 from .files import iter_mono_blocks, open_output
 
 SAFETY_S = 0.03  # the optimiser stops this long before the output ring would run dry
 PRIME_MARGIN_S = 0.03  # output primed with one block of silence plus this: the worker's time to compute a block
+FADE = 64  # samples of cross-fade between the styled output and the dry input around an underrun
+STALL_S = 1.0  # a device that has not called back for this long, while said to be active, has stopped
 
 
 def _peak(previous: float, x: np.ndarray) -> float:
@@ -35,8 +37,31 @@ def _peak(previous: float, x: np.ndarray) -> float:
     return max(previous * 0.9, float(np.max(np.abs(x))) if x.size else 0.0)
 
 
+class Take:
+    """The styled signal written to a file, lined up with what was played in: the engine's
+    latency is skipped at the start and its tail flushed at the end."""
+
+    def __init__(self, path: str, engine: StyleEngine, channels: int) -> None:
+        self._f = open_output(path, engine.sample_rate, channels)
+        self._skip = engine.latency
+        self._channels = channels
+        self.samples = 0
+
+    def write(self, y: np.ndarray) -> None:
+        if self._skip:
+            k = min(self._skip, y.size)
+            y, self._skip = y[k:], self._skip - k
+        if y.size:
+            self._f.write(np.repeat(y[:, None], self._channels, axis=1) if self._channels > 1 else y)
+            self.samples += y.size
+
+    def close(self) -> None:
+        self._f.close()
+
+
 class LiveRunner:
-    def __init__(self, engine: StyleEngine, *, device_rate: int, chunk_ms: float = 10.0) -> None:
+    def __init__(self, engine: StyleEngine, *, device_rate: int, chunk_ms: float = 10.0,
+                 input_channels: tuple[int, ...] = (0,)) -> None:
         self.engine = engine
         self.rate = device_rate
         self.chunk = max(32, int(device_rate * chunk_ms / 1000))
@@ -44,14 +69,27 @@ class LiveRunner:
         block_s = engine.block_frames * engine.settings.hop_length / sr
         # the worker gets one block's time to compute each block, plus a margin
         self.prime = int((block_s + PRIME_MARGIN_S) * device_rate)
-        self.in_ring = Ring(int(device_rate * 8))
+        # in to out inside mst-live, in device samples: the prime plus the engine (the soxr
+        # streams keep samples aligned, so they add nothing once the pipeline is full)
+        self.delay = self.prime + round(engine.latency * device_rate / sr)
+        self.in_channels = tuple(input_channels)
+        self.in_ring = Ring(int(device_rate * 8), channels=max(self.in_channels) + 1)
         self.out_ring = Ring(int(device_rate * 8) + self.prime)
         self.out_ring.write(np.zeros(self.prime, np.float32))
+        self.history = History(self.delay + (1 << 16))  # the dry input, for underruns
         self._mono = np.zeros(1 << 16, np.float32)
-        self.underruns = 0  # output ring ran dry: the worker was late
+        self._dry = np.zeros(1 << 16, np.float32)
+        self._scratch = np.zeros(FADE, np.float32)
+        self._up = np.linspace(0.0, 1.0, FADE + 2, dtype=np.float32)[1:-1]
+        self._down = self._up[::-1].copy()
+        self._on_dry = False
+        self.underruns = 0  # callbacks that found the output ring short: the worker was late
+        self.owed = 0  # samples the callback filled with dry input instead (callback writes)
+        self.dropped = 0  # of those, styled samples the worker has since thrown away (worker writes)
         self.overruns = 0  # input ring full: the worker fell behind
         self.xruns = 0  # the device reported a late callback (host scheduling)
         self.callbacks = 0
+        self.frames_in = 0  # device input frames captured
         self.in_peak = 0.0
         self.out_peak = 0.0
         self.running = True
@@ -63,21 +101,56 @@ class LiveRunner:
 
     # ---------------------------------------------------------------- audio thread
     def callback(self, indata, outdata, frames, time_info, status) -> None:
-        """Copies only. Never allocates buffers, waits, logs or touches a file."""
+        """Copies, and on an underrun a short in-place cross-fade. Never allocates buffers, waits,
+        logs or touches a file."""
         self.callbacks += 1
         if status.input_overflow or status.output_underflow:
             self.xruns += 1
         if indata is not None:
-            if self.in_ring.write(indata[:, 0]) < frames:
+            self.frames_in += frames
+            width = self.in_ring.channels
+            if self.in_ring.write(indata[:, 0] if width == 1 else indata[:, :width]) < frames:
                 self.overruns += 1
+            if outdata is not None:
+                self.history.write(indata[:, self.in_channels[0]])
         if outdata is not None:
             mono = self._mono[:frames]
             got = self.out_ring.read_into(mono)
-            if got < frames:
-                mono[got:] = 0.0
-                if self.running and not self.input_done:
-                    self.underruns += 1
+            if got < frames and self.running and not self.input_done:
+                # late: what is missing becomes the dry input at the same delay, and the styled
+                # samples for these slots are dropped when they arrive, so the latency stays put
+                self.underruns += 1
+                self.owed += frames - got
+                self._to_dry(mono, got, indata is not None)
+            elif got < frames:
+                mono[got:] = 0.0  # a file input has ended
+            elif self._on_dry:
+                self._from_dry(mono)
             outdata[:] = mono[:, None]
+
+    def _to_dry(self, mono: np.ndarray, got: int, have_input: bool) -> None:
+        n = mono.shape[0]
+        if not have_input:
+            mono[got:] = 0.0
+            return
+        dry = self._dry[:n]
+        self.history.read_delayed(dry, self.delay)
+        mono[got:] = dry[got:]
+        f = min(FADE, got) if not self._on_dry else 0
+        if f:
+            mono[got - f : got] *= self._down[FADE - f :]
+            np.multiply(dry[got - f : got], self._up[FADE - f :], out=self._scratch[:f])
+            mono[got - f : got] += self._scratch[:f]
+        self._on_dry = True
+
+    def _from_dry(self, mono: np.ndarray) -> None:
+        f = min(FADE, mono.shape[0])
+        dry = self._dry[:f]
+        self.history.read_delayed(self._dry[: mono.shape[0]], self.delay)
+        mono[:f] *= self._up[:f]
+        np.multiply(dry, self._down[:f], out=self._scratch[:f])
+        mono[:f] += self._scratch[:f]
+        self._on_dry = False
 
     def input_only_callback(self, indata, frames, time_info, status) -> None:
         self.callback(indata, None, frames, time_info, status)
@@ -86,27 +159,47 @@ class LiveRunner:
         self.callback(None, outdata, frames, time_info, status)
 
     # ---------------------------------------------------------------- worker thread
-    def _resample(self, rs, x: np.ndarray) -> np.ndarray:
-        return x if rs is None else rs.resample_chunk(x)
+    def _resample(self, rs, x: np.ndarray, *, last: bool = False) -> np.ndarray:
+        return x if rs is None else rs.resample_chunk(x, last=last)
 
     def _deadline(self) -> float:
         return time.perf_counter() + self.out_ring.available() / self.rate - SAFETY_S
 
-    def _process(self, x: np.ndarray) -> np.ndarray:
+    def _process(self, x: np.ndarray, *, deadline: bool = True) -> np.ndarray:
         """Input at the engine's rate through the engine, against the output ring's deadline."""
         self.in_peak = _peak(self.in_peak, x)
-        return self.engine.process(x, deadline=self._deadline())
+        return self.engine.process(x, deadline=self._deadline() if deadline else None)
 
-    def work_from_ring(self, sink) -> None:
-        """Device input: take what the callback captured, process, hand to ``sink``."""
-        buf = np.zeros(self.chunk, np.float32)
+    def _mix_down(self, frames: np.ndarray) -> np.ndarray:
+        """The chosen input channels (device order) mixed to mono."""
+        if frames.ndim == 1:
+            return frames.copy()
+        if len(self.in_channels) == 1:
+            return frames[:, self.in_channels[0]].copy()
+        return frames[:, list(self.in_channels)].mean(axis=1, dtype=np.float32)
+
+    def work_from_ring(self, sink, take: Take | None = None) -> None:
+        """Device input: take what the callback captured, process, hand to ``sink`` (and ``take``).
+
+        When stopped, a take gets everything captured so far and the engine's tail: the file
+        holds all that was played, to the end."""
+        shape = self.chunk if self.in_ring.channels == 1 else (self.chunk, self.in_ring.channels)
+        buf = np.zeros(shape, np.float32)
         try:
             while self.running:
                 if self.in_ring.available() < self.chunk:
                     time.sleep(0.002)
                     continue
                 self.in_ring.read_into(buf)
-                sink(self._process(self._resample(self._to_engine, buf.copy())))
+                y = self._process(self._resample(self._to_engine, self._mix_down(buf)))
+                sink(y)
+                if take is not None:
+                    take.write(y)
+            if take is not None:
+                n = self.in_ring.read_into(buf)
+                rest = self._resample(self._to_engine, self._mix_down(buf[:n]), last=True)
+                take.write(self._process(rest, deadline=False))
+                take.write(self.engine.flush())
         except Exception as exc:  # shown as one line by the main thread
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -135,13 +228,18 @@ class LiveRunner:
 
     def to_device(self, y: np.ndarray) -> None:
         out = self._resample(self._from_engine, y)
+        late = min(self.owed - self.dropped, out.size)
+        if late > 0:  # their slots were filled with dry input already
+            out = out[late:]
+            self.dropped += late
         self.out_peak = _peak(self.out_peak, out)
         while self.running and self.out_ring.space() < out.size:
             time.sleep(0.002)
         self.out_ring.write(out)
 
     def latency_s(self, device_latency: float) -> float:
-        return self.engine.latency / self.engine.sample_rate + self.prime / self.rate + device_latency
+        """In to out: mst-live's own delay plus the device's input and output latencies."""
+        return self.delay / self.rate + device_latency
 
 
 def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *, input_is_file: bool,
@@ -154,8 +252,10 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     sd = _sd()
     in_dev = None if input_is_file else find_device(args.input, "input")
     out_dev = None if output_is_file else find_device(args.output, "output")
+    channels_in = _input_channels(args, sd, in_dev)
     rate_dev = out_dev if out_dev is not None else in_dev
     device_rate = int(sd.query_devices(rate_dev)["default_samplerate"])
+    blocksize = getattr(args, "blocksize", 0) or 0
     engine = make_engine()
     engine.warm_up()
     # the callback needs the GIL: do not let the worker hold it for Python's default 5 ms
@@ -164,7 +264,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     # collection that happens to start in the callback thread stays short
     gc.collect()
     gc.freeze()
-    runner = LiveRunner(engine, device_rate=device_rate)
+    runner = LiveRunner(engine, device_rate=device_rate, input_channels=channels_in)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     try:
@@ -172,27 +272,29 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     except MstError:
         events.close()
         raise
-    record = open_output(args.output, engine.sample_rate, args.channels) if output_is_file else None
-
-    def to_file(y: np.ndarray) -> None:
-        record.write(np.repeat(y[:, None], args.channels, axis=1) if args.channels > 1 else y)
+    # a take: the mic to a file, or --record beside the device; lined up with what was played
+    take_path = args.output if output_is_file else getattr(args, "record", None)
+    take = Take(take_path, engine, args.channels) if take_path and in_dev is not None else None
+    n_in = max(channels_in) + 1
 
     try:
         if in_dev is not None and out_dev is not None:
-            stream = sd.Stream(samplerate=device_rate, channels=(1, args.channels), dtype="float32",
-                               device=(in_dev, out_dev), callback=runner.callback)
-            worker = threading.Thread(target=runner.work_from_ring, args=(runner.to_device,), daemon=True)
+            stream = sd.Stream(samplerate=device_rate, channels=(n_in, args.channels), dtype="float32",
+                               device=(in_dev, out_dev), callback=runner.callback, blocksize=blocksize)
+            worker = threading.Thread(target=runner.work_from_ring, args=(runner.to_device, take), daemon=True)
         elif out_dev is not None:
             stream = sd.OutputStream(samplerate=device_rate, channels=args.channels, dtype="float32",
-                                     device=out_dev, callback=runner.output_only_callback)
+                                     device=out_dev, callback=runner.output_only_callback, blocksize=blocksize)
             worker = threading.Thread(target=runner.work_from_file, args=(args.input,), daemon=True)
         else:
-            stream = sd.InputStream(samplerate=device_rate, channels=1, dtype="float32", device=in_dev,
-                                    callback=runner.input_only_callback)
-            worker = threading.Thread(target=runner.work_from_ring, args=(to_file,), daemon=True)
+            stream = sd.InputStream(samplerate=device_rate, channels=n_in, dtype="float32", device=in_dev,
+                                    callback=runner.input_only_callback, blocksize=blocksize)
+            worker = threading.Thread(target=runner.work_from_ring, args=(lambda y: None, take), daemon=True)
     except sd.PortAudioError as exc:
         events.emit("error", message=str(exc))
         events.close()
+        if take is not None:
+            take.close()
         raise DeviceError(f"cannot open the audio device: {exc}") from None
 
     control = _start_stdin_control(engine, events) if getattr(args, "control_stdin", False) else None
@@ -200,15 +302,24 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     interrupted = False
     err = None
     fields: dict = {}
+    device_latency = 0.0
     try:
         stream.start()
         worker.start()
-        device_latency = float(np.max(stream.latency)) if np.size(stream.latency) else 0.0
+        device_latency = _device_latency(stream)
         events.emit("start", device_rate=device_rate, latency_ms=round(1000 * runner.latency_s(device_latency), 1),
-                    engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1))
+                    engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1),
+                    device_latency_ms=round(1000 * device_latency, 1))
         last_underruns = 0
+        last_calls, last_call_t = -1, time.monotonic()
         with screen:
             while not runner.finished.wait(0.25):
+                now = time.monotonic()
+                if runner.callbacks != last_calls:
+                    last_calls, last_call_t = runner.callbacks, now
+                elif now - last_call_t > STALL_S:
+                    err = f"the audio device stopped calling back for {now - last_call_t:.1f} s (hung or disconnected)"
+                    break
                 if not stream.active:
                     err = "the audio device stopped (disconnected or failed)"
                     break
@@ -216,7 +327,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
                 screen.update(fields)
                 events.status(fields)
                 if runner.underruns > last_underruns:
-                    events.emit("underrun", count=runner.underruns)
+                    events.emit("underrun", count=runner.underruns, dropped_ms=round(1000 * runner.owed / device_rate, 1))
                     last_underruns = runner.underruns
         if runner.error:
             err = runner.error
@@ -227,15 +338,16 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     except Exception as exc:  # anything else still gets the bounded shutdown below, an event and one line
         err = f"{type(exc).__name__}: {exc}"
     finally:
-        # bounded shutdown, most precious first: the worker stops, the recording is closed
-        # (a valid file), then the device is let go of, with a time limit
+        # bounded shutdown, most precious first: the worker stops and finishes the take (all
+        # that was played, to the end), the take is closed (a valid file), then the device is
+        # let go of, with a time limit
         runner.running = False
-        worker.join(timeout=5)
-        if record is not None:
-            record.close()
+        worker.join(timeout=10)
+        if take is not None:
+            take.close()
         if not _close_stream(stream, timeout=5.0):
             err = err or "the audio device did not close in time"
-        fields = _status(engine, runner, 0.0)
+        fields = _status(engine, runner, device_latency)
         events.status(fields, force=True)
         if err:
             events.emit("error", message=err)
@@ -251,6 +363,29 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     if err:
         raise DeviceError(err)
     return 130 if interrupted else 0
+
+
+def _input_channels(args: argparse.Namespace, sd, in_dev: int | None) -> tuple[int, ...]:
+    """--input-channel N or N,M (1-based) as 0-based device channels, checked against the device."""
+    spec = getattr(args, "input_channel", None) or "1"
+    try:
+        chans = tuple(int(c) - 1 for c in str(spec).split(",") if c.strip())
+    except ValueError:
+        raise ParameterError(f"--input-channel {spec}: give a channel number or a list such as 1,2") from None
+    if not chans or min(chans) < 0:
+        raise ParameterError(f"--input-channel {spec}: channels count from 1")
+    if in_dev is not None:
+        have = int(sd.query_devices(in_dev)["max_input_channels"])
+        if max(chans) >= have:
+            raise ParameterError(f"--input-channel {spec}: the input device has {have} channel(s)")
+    return chans
+
+
+def _device_latency(stream) -> float:
+    """The device's part of in to out: a duplex stream's input plus output latency (their sum,
+    not the larger), one direction's for a one-way stream."""
+    lat = stream.latency
+    return float(sum(lat)) if isinstance(lat, (tuple, list)) else float(lat)
 
 
 def _open_midi(args: argparse.Namespace, engine: StyleEngine, events: EventLog):
@@ -289,6 +424,7 @@ def _status(engine: StyleEngine, runner: LiveRunner, device_latency: float) -> d
         "underruns": runner.underruns,
         "overruns": runner.overruns,
         "xruns": runner.xruns,
+        "input_s": round(runner.frames_in / runner.rate, 4),
         "in_peak": round(runner.in_peak, 4),
         "out_peak": round(runner.out_peak, 4),
     }

@@ -1,0 +1,59 @@
+"""The live runner's callback side, driven directly: what an underrun does to the sound and the latency."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mst_live import load_preset
+from mst_live.engine import StyleEngine
+from mst_live.io.live import FADE, LiveRunner
+
+OK = SimpleNamespace(input_overflow=False, output_underflow=False)
+
+
+@pytest.fixture(scope="module")
+def engine(small_preset_path):
+    return StyleEngine(load_preset(small_preset_path), block_frames=8, device="cpu", precision="float32")
+
+
+def test_an_underrun_fades_to_the_dry_input_and_the_latency_comes_back(engine):
+    sr, frames = engine.sample_rate, 256
+    runner = LiveRunner(engine, device_rate=sr)
+    d = runner.delay
+    t = np.arange(8 * sr)
+    x = (0.5 * np.sin(2 * np.pi * 220 * t / sr)).astype(np.float32)
+    # a stand-in worker whose "styled" output is the input inverted, delayed by the engine's latency:
+    # the runner must put out -x(t - delay) normally and +x(t - delay) (dry) while the worker is late
+    line = np.concatenate([np.zeros(engine.latency, np.float32), -x])
+    made = 0
+
+    def work() -> None:
+        nonlocal made
+        n = runner.in_ring.available()
+        buf = np.zeros(n, np.float32)
+        runner.in_ring.read_into(buf)
+        runner.to_device(line[made : made + n])
+        made += n
+
+    out = []
+    late = range(40, 60)  # 20 callbacks (232 ms) with no work at all: the prime runs out
+    for k in range(x.size // frames):
+        o = np.zeros((frames, 1), np.float32)
+        runner.callback(x[k * frames : (k + 1) * frames, None], o, frames, None, OK)
+        out.append(o[:, 0])
+        if k not in late:
+            work()
+    y = np.concatenate(out)
+    want = np.concatenate([np.zeros(d, np.float32), x])[: y.size]
+    assert runner.underruns > 0 and runner.owed > 0 and runner.dropped == runner.owed  # counted, then dropped
+    wet_err, dry_err = np.abs(y + want), np.abs(y - want)
+    short = np.flatnonzero((dry_err < 1e-6) & (np.abs(want) > 1e-3))  # where wet and dry tell apart
+    assert short.size > runner.owed - 2 * FADE  # the missing stretch is the dry input, at the same delay
+    start, end = short[0], short[-1]
+    assert end - start < runner.owed + 2 * FADE  # one stretch
+    assert np.all(wet_err[: start - FADE] < 1e-6)  # before: the styled output, untouched
+    assert np.all(wet_err[end + FADE + 1 :] < 1e-6)  # after: the styled output, at the same latency as before
+    # no click: the changes over are cross-fades, no step bigger than the signal's own plus the fade's
+    step = np.abs(np.diff(y)).max()
+    assert step < np.abs(np.diff(x)).max() + 2 * 0.5 / FADE + 1e-3, step

@@ -1,13 +1,21 @@
-"""60 s of real music live through JACK at the defaults: underruns, steps per block, load, latency.
+"""60 s of real music live through JACK at the defaults, with both cores hogged for 25 s in the middle.
+
+Per JACK period, two runs of the same 60 s:
+- styled (the defaults): underruns, steps per block, load, and the style gap on the recording;
+- `--mix 0` (the engine does all the same work, but the output is the input delayed): the in-to-out
+  latency measured by cross-correlation, sample-synchronously, before, during and after the hog,
+  beside the figure mst-live reports.
+The hog is two busy processes (one per core) from 20 s to 45 s of the clip.
 
 Run: .venv/bin/python scripts/bench_live.py   (writes the 'live' section of BENCHMARKS.md)
-Starts its own JACK server (dummy backend, 48 kHz, 256-frame periods); needs Debian jackd2.
+Starts its own JACK server (dummy backend, 48 kHz, realtime); needs Debian jackd2.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,11 +29,39 @@ from benchmd import machine, write_section
 
 from mst_live import Settings
 from mst_live.io.live import PRIME_MARGIN_S
-from mst_live.jackrig import JackServer, Player, read_events, start_mst_live
+from mst_live.jackrig import JackServer, Player, measure_lag, read_events, start_mst_live
 from mst_live.quality import Yardstick
 
 RATE = 48000
 PERIODS = (256, 1024)
+HOG = (20.0, 45.0)  # seconds of the clip with both cores busy
+WINDOWS = {"before": 10.0, "during": 30.0, "after": 52.0}  # where the delay is measured (2 s each)
+
+
+def hog(seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"])
+
+
+def run(server: str, preset: Path, clip: np.ndarray, events: Path, log: Path, *extra: str) -> Player:
+    events.unlink(missing_ok=True)
+    proc = start_mst_live(server, preset, events, *extra, log=log)
+    player = Player(server, clip)
+    hogs: list[subprocess.Popen] = []
+    try:
+        player.connect()
+        while player.pos < clip.size + 2 * RATE:
+            time.sleep(0.05)
+            if not hogs and player.pos >= HOG[0] * RATE:
+                hogs = [hog(HOG[1] - HOG[0]) for _ in range(os.cpu_count() or 2)]
+            if proc.poll() is not None:
+                raise SystemExit(log.read_text())
+    finally:
+        for h in hogs:
+            h.wait(timeout=60)
+        player.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    return player
 
 
 def main() -> None:
@@ -36,51 +72,55 @@ def main() -> None:
     g_style = ys.gram(style)
     rows = []
     for period in PERIODS:
-        events = work / f"live_events_{period}.jsonl"
-        events.unlink(missing_ok=True)
         with JackServer(f"mstbench{os.getpid()}", rate=RATE, period=period, realtime=True) as server:
-            log = work / f"live_{period}.log"
-            proc = start_mst_live(server.name, preset, events, log=log)
-            player = Player(server.name, clip)
-            try:
-                player.connect()
-                while player.pos < clip.size + 2 * RATE:
-                    time.sleep(0.1)
-                    if proc.poll() is not None:
-                        raise SystemExit(log.read_text())
-            finally:
-                player.close()
-                proc.send_signal(signal.SIGINT)
-                proc.communicate(timeout=60)
-        ev = read_events(events)
-        start = next(e for e in ev if e["type"] == "start")
-        last = [e for e in ev if e["type"] == "status"][-1]
-        lag = int(start["latency_ms"] / 1000 * RATE)
-        got = soxr.resample(player.rec[lag : lag + clip.size], RATE, s.sample_rate)
+            ev_styled, ev_dry = work / f"live_events_{period}.jsonl", work / f"live_events_{period}_mix0.jsonl"
+            styled = run(server.name, preset, clip, ev_styled, work / f"live_{period}.log")
+            dry = run(server.name, preset, clip, ev_dry, work / f"live_{period}_mix0.log", "--mix", "0")
+        ev, ev0 = read_events(ev_styled), read_events(ev_dry)
+        start, start0 = next(e for e in ev if e["type"] == "start"), next(e for e in ev0 if e["type"] == "start")
+        last, last0 = [e for e in ev if e["type"] == "status"][-1], [e for e in ev0 if e["type"] == "status"][-1]
+        lags = {k: 1000 * measure_lag(clip[int(t * RATE) : int((t + 2) * RATE)], dry.rec[int(t * RATE) :],
+                                      max_lag=2 * RATE) / RATE for k, t in WINDOWS.items()}
+        lag = int(lags["before"] / 1000 * RATE)
+        got = soxr.resample(styled.rec[lag : lag + clip.size], RATE, s.sample_rate)
         gap = ys.style_gap_closed(got, content[: got.size], g_style)
-        rows.append((period, start, last, gap))
+        rows.append((period, start, last, gap, start0, last0, lags))
+        print(period, lags, start0["latency_ms"], last["underruns"], last0["underruns"], flush=True)
     lines = [
         "## Live through JACK",
         "",
         f"`scripts/bench_live.py` on {machine()}: a realtime JACK server (`jackd -R`, dummy backend, 48 kHz), "
         f"`mst-live --preset style60.npz --input mic` at the defaults, and a JACK client playing 60 s of `{CONTENT_TRACK}` "
-        "into mst-live's input port while recording its output port. Underruns and overruns count the worker being "
-        "late (the output ring ran dry) or behind (the input ring filled up); device xruns count PortAudio reporting "
-        "the callback itself as late, which is host scheduling (the callback needs Python's GIL and the CPU "
-        "while torch keeps both cores busy). One xrun at about 1 s is the test client rewiring the JACK graph.",
+        "into mst-live's input port while recording its output port, sample-synchronously. "
+        f"From {HOG[0]:.0f} s to {HOG[1]:.0f} s of the clip a busy process runs on each core. Each period is run twice: "
+        "styled (the defaults), and with `--mix 0`, where the engine does the same work but the output is the input "
+        "delayed, so that cross-correlation measures the delay exactly (2 s windows at 10 s, 30 s and 52 s: before, "
+        "during and after the hog). Underruns count the worker being late (the output ring ran dry: the late audio is "
+        "dropped and the gap cross-faded to the dry input, so the latency does not grow); overruns count it behind "
+        "(the input ring full); device xruns count PortAudio reporting the callback itself late (host scheduling: "
+        "the callback needs Python's GIL).",
         "",
-        "| JACK period | underruns / overruns | device xruns | steps per block (12 asked) | engine load | latency in to out | style gap closed (yardstick) |",
+        "| JACK period | underruns / overruns (styled; mix 0) | device xruns | steps per block (12 asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for period, start, last, gap in rows:
+    for period, _start, last, gap, _start0, last0, _lags in rows:
         lines.append(
-            f"| {period} frames ({1000 * period / RATE:.1f} ms) | **{last['underruns']} / {last['overruns']}** | {last['xruns']} | "
-            f"**{last['steps_per_block']:.1f}** ({last['dry_blocks']} blocks dry) | {last['load']:.2f} | "
-            f"{start['latency_ms']:.0f} ms | {gap:.2f} |")
+            f"| {period} frames ({1000 * period / RATE:.1f} ms) | **{last['underruns']} / {last['overruns']}; "
+            f"{last0['underruns']} / {last0['overruns']}** | {last['xruns']} | **{last['steps_per_block']:.1f}** | "
+            f"{last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
+    lines += [
+        "",
+        "| JACK period | latency measured: before / during / after the hog | latency reported | of which the devices (in + out) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for period, _start, _last, _gap, start0, _last0, lags in rows:
+        lines.append(f"| {period} frames | **{lags['before']:.2f} / {lags['during']:.2f} / {lags['after']:.2f} ms** | "
+                     f"{start0['latency_ms']:.1f} ms | {start0['device_latency_ms']:.1f} ms |")
     start = rows[0][1]
     block_ms = 1000 * 16 * s.hop_length / s.sample_rate
-    lines += ["", f"Latency in to out = the engine's {start['engine_latency_ms']:.0f} ms + one block ({block_ms:.0f} ms) for "
-              f"the worker to compute it + a {1000 * PRIME_MARGIN_S:.0f} ms margin + the device's own buffering."]
+    lines += ["", f"Reported latency = the engine's {start['engine_latency_ms']:.0f} ms + one block ({block_ms:.0f} ms) "
+              f"for the worker to compute it + a {1000 * PRIME_MARGIN_S:.0f} ms margin + the devices' input and output "
+              "latencies as PortAudio gives them (their sum: a duplex stream has both)."]
     body = "\n".join(lines)
     write_section("live", body)
     print(body)

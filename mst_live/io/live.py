@@ -93,6 +93,7 @@ class LiveRunner:
         self.in_peak = 0.0
         self.out_peak = 0.0
         self.running = True
+        self.capturing = True  # cleared first at the end, so a take holds exactly what was captured
         self.input_done = False  # a file input is fully queued: the ring may now run empty
         self.finished = threading.Event()
         self.error: str | None = None
@@ -106,7 +107,7 @@ class LiveRunner:
         self.callbacks += 1
         if status.input_overflow or status.output_underflow:
             self.xruns += 1
-        if indata is not None:
+        if indata is not None and self.capturing:
             self.frames_in += frames
             width = self.in_ring.channels
             if self.in_ring.write(indata[:, 0] if width == 1 else indata[:, :width]) < frames:
@@ -196,9 +197,15 @@ class LiveRunner:
                 if take is not None:
                     take.write(y)
             if take is not None:
-                n = self.in_ring.read_into(buf)
-                rest = self._resample(self._to_engine, self._mix_down(buf[:n]), last=True)
-                take.write(self._process(rest, deadline=False))
+                self.capturing = False
+                time.sleep(0.05)  # a callback already past its check finishes its copy
+                while True:
+                    n = self.in_ring.read_into(buf)
+                    last = self.in_ring.available() == 0
+                    take.write(self._process(self._resample(self._to_engine, self._mix_down(buf[:n]), last=last),
+                                             deadline=False))
+                    if last:
+                        break
                 take.write(self.engine.flush())
         except Exception as exc:  # shown as one line by the main thread
             self.error = f"{type(exc).__name__}: {exc}"
@@ -341,6 +348,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
         # bounded shutdown, most precious first: the worker stops and finishes the take (all
         # that was played, to the end), the take is closed (a valid file), then the device is
         # let go of, with a time limit
+        runner.capturing = False
         runner.running = False
         worker.join(timeout=10)
         if take is not None:

@@ -108,6 +108,7 @@ class StyleEngine:
         self._limiter = PeakLimiter(s.sample_rate)
         self._follower = LevelFollower(s.sample_rate)
         self._recent_evals: deque[float] = deque(maxlen=64)
+        self._recent_post: deque[float] = deque(maxlen=16)
         self.stats = EngineStats()
         self.reset()
 
@@ -186,6 +187,7 @@ class StyleEngine:
             noise = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.05
             self.process(noise)
             self._recent_evals.clear()  # the first pass paid for lazy set-up: time a second one
+            self._recent_post.clear()
             self.reset()
             self.process(noise)
         finally:
@@ -246,10 +248,11 @@ class StyleEngine:
             if not p.bypass and p.style_weight != 0.0:
                 self.stats.dry_blocks += 1
         else:
-            x, steps = self._optimise(content, p, deadline)
+            x, steps = self._optimise(content, p, None if deadline is None else deadline - self._reserve())
             if steps == 0:
                 self.stats.dry_blocks += 1
                 unchanged = True
+        t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
         x, content, frames, mag = x[:, :commit], content[:, :commit], frames[:, :commit], mag[:, :commit]
         x = torch.clamp(x, min=0.0)
         with torch.no_grad():
@@ -264,6 +267,14 @@ class StyleEngine:
         self.stats.blocks += 1
         self.stats.evaluations += steps
         self.stats.last_steps = steps
+        self._recent_post.append(time.perf_counter() - t_post)
+
+    def _reserve(self) -> float:
+        """Seconds kept back from the optimiser before a deadline: the rest of the block (features
+        for the memory, phase reconstruction, output), and the evaluation in flight, each as slow
+        as the worst recent one times the slow-down of a sudden load (up to 3x assumed)."""
+        post = max(self._recent_post) if self._recent_post else 0.0
+        return 3.0 * post + 2.0 * self.stats.eval_worst
 
     def target(self, p: ParamValues):
         """The style target for these parameter values: the selected preset, morphed."""

@@ -104,7 +104,11 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                            help=f"{par.help} ({par.default:g}, range {par.lo:g}..{par.hi:g})")
     g.add_argument("--follow", type=float, default=1.0,
                    help="how far the output's dynamics follow the input's, 0..1 (1)")
-    g.add_argument("--block-frames", type=int, default=16, help="STFT frames optimised together (16)")
+    g.add_argument("--latency", choices=("normal", "low"), default="normal",
+                   help="normal: full-size analysis in 16-frame blocks; low: a 512-point analysis and smaller network "
+                   "in 4-frame blocks, under 200 ms in to out (needs a preset built for it, such as jazz-low)")
+    g.add_argument("--block-frames", type=int, default=None,
+                   help="STFT frames optimised together (16; 4 with --latency low)")
     g.add_argument("--device", dest="live_device", metavar="DEVICE", default="auto", help="cpu, cuda or auto (auto)")
     g.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16",
                    help="network arithmetic (bfloat16)")
@@ -326,15 +330,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _engine_from_args(args: argparse.Namespace):
     from .engine import StyleEngine
+    from .latency import latency_mode
     from .params import PARAMS, LiveParams
     from .preset import load_preset, resolve_preset_path
 
     names = [n.strip() for n in args.live_preset.split(",") if n.strip()]
     presets = [load_preset(resolve_preset_path(n)) for n in names]
     morph = load_preset(resolve_preset_path(args.morph_preset)) if args.morph_preset else None
+    mode = latency_mode(args.latency)
+    if mode.name != "normal":  # the analysis and network must be the ones this mode is made for
+        for p in [*presets, *([morph] if morph else [])]:
+            mode.check_preset(p)
     params = LiveParams(**{name: getattr(args, name) for name in PARAMS if hasattr(args, name)})
-    return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=args.block_frames,
-                       follow=args.follow, device=args.live_device, precision=args.precision, params=params)
+    return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=args.block_frames or mode.block_frames,
+                       overlap_frames=mode.overlap_frames, look_ahead=mode.look_ahead, follow=args.follow,
+                       device=args.live_device, precision=args.precision, params=params)
 
 
 def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:

@@ -1,8 +1,11 @@
 """Compose, render and build the shipped presets and the demo clip.
 
-Run: .venv/bin/python scripts/make_presets.py   (needs Debian fluidsynth and fluid-soundfont-gm)
-Writes presets/NAME.npz for each style and presets/demo.flac; the rendered style audio stays in
-.cache/styles (it can be rebuilt at any time, so it is not committed).
+Run: .venv/bin/python scripts/make_presets.py [NAME ...] [--mode=low] [--render]
+(needs Debian fluidsynth and fluid-soundfont-gm; a style track already in .cache/styles is reused
+unless --render)
+Writes presets/NAME.npz for each style (and NAME-low.npz, the same music for `--latency low`)
+and presets/demo.flac; the rendered style audio stays in .cache/styles (it can be rebuilt at any
+time, so it is not committed).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from compose import COMPOSERS, demo_riff, render
 
 from mst_live import Settings, build_preset
 from mst_live.io.files import read_mono
+from mst_live.latency import MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +33,9 @@ def write_excerpt(wav: Path, out: Path, sample_rate: int, *, start: float = 20.0
 
 
 def main() -> None:
-    only = set(sys.argv[1:])
+    only = {a for a in sys.argv[1:] if not a.startswith("--")}
+    # --mode low: only the presets of that latency mode (the others stay as they are)
+    modes = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--mode=")] or list(MODES)
     cache = ROOT / ".cache/styles"
     cache.mkdir(parents=True, exist_ok=True)
     settings = Settings()
@@ -37,13 +43,16 @@ def main() -> None:
         if only and name not in only:
             continue
         wav = cache / f"{name}.wav"
-        render(compose(), wav)
+        if not wav.exists() or "--render" in sys.argv:
+            render(compose(), wav)
         dur = sf.info(str(wav)).duration
-        preset = build_preset([wav], settings=settings)
-        out = preset.save(ROOT / "presets" / f"{name}.npz")
-        write_excerpt(wav, ROOT / "presets" / f"{name}.excerpt.ogg", settings.sample_rate)
-        print(f"{name}: {dur:.0f} s of music -> {out.name}, rank {preset.rank}, {out.stat().st_size // 1024} KiB")
-    if not only or "demo" in only:
+        for mode in (MODES[m] for m in modes):
+            preset = build_preset([wav], settings=mode.settings)
+            out = preset.save(ROOT / "presets" / f"{name}{mode.suffix}.npz")
+            print(f"{name}: {dur:.0f} s of music -> {out.name}, rank {preset.rank}, {out.stat().st_size // 1024} KiB")
+        if "normal" in modes:
+            write_excerpt(wav, ROOT / "presets" / f"{name}.excerpt.ogg", settings.sample_rate)
+    if (not only and "normal" in modes) or "demo" in only:
         wav = cache / "demo.wav"
         render(demo_riff(), wav)
         y = read_mono(wav, settings.sample_rate)[: 10 * settings.sample_rate]

@@ -1,0 +1,57 @@
+"""Latency modes: how the engine cuts the stream into blocks, and the analysis its presets need.
+
+``normal`` is the full-size analysis and network (n_fft 2048, 4000 filters) in 16-frame blocks.
+``low`` trades resolution for time: a 23 ms analysis window, a smaller network and 4-frame
+blocks, so that what is played comes back in well under 200 ms. A preset holds the analysis
+and network it was built with, so a mode can only run presets built for it; `check_preset`
+refuses any other with one line that says how to get one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ParameterError, PresetError
+from .preset import Preset
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class LatencyMode:
+    name: str
+    settings: Settings  # what a preset for this mode is built with
+    block_frames: int
+    overlap_frames: int
+    look_ahead: int
+    suffix: str  # shipped presets for this mode are NAME + suffix
+
+    def build_flags(self) -> str:
+        s = self.settings
+        return f"--n-fft {s.n_fft} --hop {s.hop_length} --filters {s.n_filters} --width {s.width}"
+
+    def check_preset(self, preset: Preset) -> None:
+        got, want = preset.settings, self.settings
+        key = lambda s: (s.sample_rate, s.n_fft, s.hop_length, s.n_filters, s.width)  # noqa: E731
+        if key(got) == key(want):
+            return
+        name = preset.path.stem if preset.path else "the preset"
+        shipped = f"the shipped {name}{self.suffix}, or " if not name.endswith(self.suffix) and self.suffix else ""
+        raise PresetError(
+            f"{preset.path or 'preset'}: built for n_fft {got.n_fft}, hop {got.hop_length}, {got.n_filters} filters, "
+            f"width {got.width}; --latency {self.name} needs n_fft {want.n_fft}, hop {want.hop_length}, "
+            f"{want.n_filters} filters, width {want.width}: use {shipped}rebuild it with "
+            f"mst-live preset build STYLE... -o NAME{self.suffix}.npz {self.build_flags()}"
+        )
+
+
+MODES: dict[str, LatencyMode] = {
+    "normal": LatencyMode("normal", Settings(), block_frames=16, overlap_frames=2, look_ahead=3, suffix=""),
+    "low": LatencyMode("low", Settings(n_fft=512, hop_length=128, n_filters=1024, width=11), block_frames=4,
+                       overlap_frames=2, look_ahead=2, suffix="-low"),
+}
+
+
+def latency_mode(name: str) -> LatencyMode:
+    if name not in MODES:
+        raise ParameterError(f"--latency {name!r} must be one of {', '.join(MODES)}")
+    return MODES[name]

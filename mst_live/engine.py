@@ -45,7 +45,7 @@ class EngineStats:
     busy_seconds: float = 0.0
     audio_seconds: float = 0.0
     eval_seconds: float = 0.0  # running mean of one loss evaluation (for the status)
-    eval_worst: float = 0.0  # the slowest of the recent evaluations: what deadlines plan with
+    eval_worst: float = 0.0  # the slowest of the recent evaluations
 
     @property
     def load(self) -> float:
@@ -109,6 +109,7 @@ class StyleEngine:
         self._follower = LevelFollower(s.sample_rate)
         self._recent_evals: deque[float] = deque(maxlen=64)
         self._recent_post: deque[float] = deque(maxlen=16)
+        self._last_eval = 0.0
         self.stats = EngineStats()
         self.reset()
 
@@ -248,7 +249,7 @@ class StyleEngine:
             if not p.bypass and p.style_weight != 0.0:
                 self.stats.dry_blocks += 1
         else:
-            x, steps = self._optimise(content, p, None if deadline is None else deadline - self._reserve())
+            x, steps = self._optimise(content, p, deadline)
             if steps == 0:
                 self.stats.dry_blocks += 1
                 unchanged = True
@@ -269,12 +270,17 @@ class StyleEngine:
         self.stats.last_steps = steps
         self._recent_post.append(time.perf_counter() - t_post)
 
-    def _reserve(self) -> float:
-        """Seconds kept back from the optimiser before a deadline: the rest of the block (features
-        for the memory, phase reconstruction, output), and the evaluation in flight, each as slow
-        as the worst recent one times the slow-down of a sudden load (up to 3x assumed)."""
-        post = max(self._recent_post) if self._recent_post else 0.0
-        return 3.0 * post + 2.0 * self.stats.eval_worst
+    def _planned_cost(self) -> float:
+        """Seconds one more evaluation plus the rest of the block (features for the memory, phase
+        reconstruction, output) may take: the typical costs (medians) at the speed the last
+        evaluation ran, plus room for that speed to halve at once, so that a load which arrives
+        mid-block costs steps, not audio."""
+        def median(d: deque[float]) -> float:
+            return sorted(d)[len(d) // 2] if d else 0.0
+
+        typical_eval, typical_post = median(self._recent_evals), median(self._recent_post)
+        slow = max(1.0, self._last_eval / typical_eval) if typical_eval > 0 else 1.0
+        return (slow + 1.0) * (typical_eval + typical_post)
 
     def target(self, p: ParamValues):
         """The style target for these parameter values: the selected preset, morphed."""
@@ -319,13 +325,11 @@ class StyleEngine:
             est = self.stats.eval_seconds
             self.stats.eval_seconds = dt if est == 0 else 0.8 * est + 0.2 * dt
             self._recent_evals.append(dt)
-            # a sudden load must not cost an underrun on its first block: plan with the worst
-            # recent evaluation, not the mean
+            self._last_eval = dt
             self.stats.eval_worst = max(self._recent_evals)
             return float(loss.detach()), xv.grad
 
-        return lbfgs(fg, content.clone(), max_evals=p.steps, deadline=deadline,
-                     eval_seconds=self.stats.eval_worst)
+        return lbfgs(fg, content.clone(), max_evals=p.steps, deadline=deadline, eval_seconds=self._planned_cost)
 
     def _output(self, n: int) -> np.ndarray:
         wet = self._wet.pop(n)

@@ -23,16 +23,20 @@ def lbfgs(
     max_evals: int,
     history: int = 8,
     deadline: float | None = None,
-    eval_seconds: float = 0.0,
+    eval_seconds: float | Callable[[], float] = 0.0,
 ) -> tuple[torch.Tensor, int]:
     """Minimise; returns (the best point evaluated, evaluations used). Stops before an evaluation
     that would end after ``deadline`` (time.perf_counter seconds), given ``eval_seconds`` per
-    evaluation. A non-finite loss is never taken as best."""
+    evaluation (a number, or a function asked before each evaluation, for a caller whose costs
+    change while it runs). A non-finite loss is never taken as best."""
     if max_evals <= 0:
         return x0, 0
 
     def time_left() -> bool:
-        return deadline is None or time.perf_counter() + eval_seconds <= deadline
+        if deadline is None:
+            return True
+        cost = eval_seconds() if callable(eval_seconds) else eval_seconds
+        return time.perf_counter() + cost <= deadline
 
     if not time_left():
         return x0, 0

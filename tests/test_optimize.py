@@ -93,6 +93,10 @@ def test_deadline_stops_before_an_evaluation_that_would_end_late(monkeypatch):
     assert evals == 5  # a sixth would end at 60 ms, after the deadline
     assert clock.now <= deadline
     assert float(rosen(x)) < float(rosen(x0))
+    # a cost asked before each evaluation (an engine whose speed changes): 20 ms planned, 4 fit
+    start = clock.now
+    x, evals = lbfgs(fg, x0, max_evals=100, deadline=start + 0.055, eval_seconds=lambda: 0.02)
+    assert evals == 4 and clock.now <= start + 0.055
     # an already passed deadline: no evaluation at all, the start comes back
     x, evals = lbfgs(fg, x0, max_evals=100, deadline=clock.now - 1, eval_seconds=0.01)
     assert evals == 0 and torch.equal(x, x0)

@@ -27,13 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foundation import CONTENT_TRACK, style_and_content
 from benchmd import machine, write_section
 
-from mst_live import Settings
+from mst_live import Settings, build_preset
 from mst_live.io.live import PRIME_MARGIN_S
 from mst_live.jackrig import JackServer, Player, measure_lag, read_events, start_mst_live
+from mst_live.latency import MODES
 from mst_live.quality import Yardstick
 
 RATE = 48000
-PERIODS = (256, 1024)
+CONFIGS = (("normal", 256), ("normal", 1024), ("low", 256))  # (--latency, JACK period)
 HOG = (20.0, 45.0)  # seconds of the clip with both cores busy
 WINDOWS = {"before": 10.0, "during": 30.0, "after": 52.0}  # where the delay is measured (2 s each)
 
@@ -70,12 +71,17 @@ def main() -> None:
     clip = soxr.resample(content, s.sample_rate, RATE).astype(np.float32)
     ys = Yardstick(s)
     g_style = ys.gram(style)
+    presets = {"normal": preset}
+    low = work / "style60-low.npz"
+    presets["low"] = build_preset([work / "style60.wav"], settings=MODES["low"].settings).save(low)
     rows = []
-    for period in PERIODS:
+    for mode, period in CONFIGS:
         with JackServer(f"mstbench{os.getpid()}", rate=RATE, period=period, realtime=True) as server:
-            ev_styled, ev_dry = work / f"live_events_{period}.jsonl", work / f"live_events_{period}_mix0.jsonl"
-            styled = run(server.name, preset, clip, ev_styled, work / f"live_{period}.log")
-            dry = run(server.name, preset, clip, ev_dry, work / f"live_{period}_mix0.log", "--mix", "0")
+            tag = f"{mode}_{period}"
+            ev_styled, ev_dry = work / f"live_events_{tag}.jsonl", work / f"live_events_{tag}_mix0.jsonl"
+            styled = run(server.name, presets[mode], clip, ev_styled, work / f"live_{tag}.log", "--latency", mode)
+            dry = run(server.name, presets[mode], clip, ev_dry, work / f"live_{tag}_mix0.log", "--latency", mode,
+                      "--mix", "0")
         ev, ev0 = read_events(ev_styled), read_events(ev_dry)
         start, start0 = next(e for e in ev if e["type"] == "start"), next(e for e in ev0 if e["type"] == "start")
         last, last0 = [e for e in ev if e["type"] == "status"][-1], [e for e in ev0 if e["type"] == "status"][-1]
@@ -84,8 +90,8 @@ def main() -> None:
         lag = int(lags["before"] / 1000 * RATE)
         got = soxr.resample(styled.rec[lag : lag + clip.size], RATE, s.sample_rate)
         gap = ys.style_gap_closed(got, content[: got.size], g_style)
-        rows.append((period, start, last, gap, start0, last0, lags))
-        print(period, lags, start0["latency_ms"], last["underruns"], last0["underruns"], flush=True)
+        rows.append((f"{mode}, {period} frames ({1000 * period / RATE:.1f} ms)", start, last, gap, start0, last0, lags))
+        print(mode, period, lags, start0["latency_ms"], last["underruns"], last0["underruns"], flush=True)
     lines = [
         "## Live through JACK",
         "",
@@ -100,27 +106,33 @@ def main() -> None:
         "(the input ring full); device xruns count PortAudio reporting the callback itself late (host scheduling: "
         "the callback needs Python's GIL).",
         "",
-        "| JACK period | underruns / overruns (styled; mix 0) | device xruns | steps per block (12 asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
+        "| latency mode, JACK period | underruns / overruns (styled; mix 0) | device xruns | steps per block (12 asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for period, _start, last, gap, _start0, last0, _lags in rows:
+    for label, _start, last, gap, _start0, last0, _lags in rows:
         lines.append(
-            f"| {period} frames ({1000 * period / RATE:.1f} ms) | **{last['underruns']} / {last['overruns']}; "
+            f"| {label} | **{last['underruns']} / {last['overruns']}; "
             f"{last0['underruns']} / {last0['overruns']}** | {last['xruns']} | **{last['steps_per_block']:.1f}** | "
             f"{last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
     lines += [
         "",
-        "| JACK period | latency measured: before / during / after the hog | latency reported | of which the devices (in + out) |",
+        "| latency mode, JACK period | latency measured: before / during / after the hog | latency reported | of which the devices (in + out) |",
         "| --- | --- | --- | --- |",
     ]
-    for period, _start, _last, _gap, start0, _last0, lags in rows:
-        lines.append(f"| {period} frames | **{lags['before']:.2f} / {lags['during']:.2f} / {lags['after']:.2f} ms** | "
+    for label, _start, _last, _gap, start0, _last0, lags in rows:
+        lines.append(f"| {label} | **{lags['before']:.2f} / {lags['during']:.2f} / {lags['after']:.2f} ms** | "
                      f"{start0['latency_ms']:.1f} ms | {start0['device_latency_ms']:.1f} ms |")
     start = rows[0][1]
     block_ms = 1000 * 16 * s.hop_length / s.sample_rate
+    low_start = rows[-1][1]
+    low = MODES["low"]
+    low_block_ms = 1000 * low.block_frames * low.settings.hop_length / s.sample_rate
     lines += ["", f"Reported latency = the engine's {start['engine_latency_ms']:.0f} ms + one block ({block_ms:.0f} ms) "
               f"for the worker to compute it + a {1000 * PRIME_MARGIN_S:.0f} ms margin + the devices' input and output "
-              "latencies as PortAudio gives them (their sum: a duplex stream has both)."]
+              "latencies as PortAudio gives them (their sum: a duplex stream has both). With `--latency low` (preset "
+              f"`style60-low.npz`, the same 60 s built with {low.build_flags()}): the engine's "
+              f"{low_start['engine_latency_ms']:.0f} ms + one {low_block_ms:.0f} ms block + the same margin and devices. "
+              "The style gap is measured on the full-size yardstick in both modes."]
     body = "\n".join(lines)
     write_section("live", body)
     print(body)

@@ -76,6 +76,8 @@ def sweep_cases(d: Path, preset: Path):
         ("mapping without --midi", [*live, "--output", out, "--midi-map", d / "bad.toml"], "--midi"),
         ("bad mapping file", [*live, "--output", out, "--midi", "x", "--midi-map", d / "bad.toml"], "line 1"),
         ("missing preset", ["--preset", d / "nope.npz", "--input", good_in, "--output", out], "nope.npz"),
+        ("preset not built for --latency low", [*live, "--output", out, "--latency", "low"], "--latency low needs"),
+        ("unknown latency mode", [*live, "--output", out, "--latency", "tiny"], "--latency"),
     ]
     return cases
 
@@ -227,3 +229,24 @@ def test_transfer_memory_does_not_grow_with_length(small_preset_path, tmp_path):
     # The whole-clip code this replaced grew from 956 to 2405 MB here (its input, STFT, magnitudes
     # and Griffin-Lim all held whole); segment by segment it was 990 and 1030 MB.
     assert long < short + 150, (short, long)
+
+
+def test_low_latency_mode_runs_presets_built_for_it(files, tmp_path):
+    from mst_live import build_preset
+    from mst_live.latency import MODES
+
+    low = MODES["low"]
+    preset = build_preset([files / "in.wav"], settings=low.settings).save(tmp_path / "mine-low.npz")
+    out = tmp_path / "low.wav"
+    proc = run("--preset", preset, "--input", files / "in.wav", "--output", out, "--latency", "low",
+               "--style-weight", "0", "--quiet", "--device", "cpu", "--precision", "float32")
+    assert proc.returncode == 0, proc.stderr
+    s = low.settings
+    engine_latency = (low.block_frames + low.overlap_frames + low.look_ahead - 1) * s.hop_length + s.n_fft - 1
+    assert f"latency {1000 * engine_latency / 22050:.0f} ms compensated" in proc.stdout
+    y, _ = sf.read(out, dtype="float32")
+    x, _ = sf.read(files / "in.wav", dtype="float32")
+    assert y.size == x.size and np.max(np.abs(y - x)) < 1e-3 * np.max(np.abs(x))
+    # the other way round is allowed: the preset holds its analysis, the normal mode only cuts bigger blocks
+    proc = run("--preset", preset, "--input", files / "in.wav", "--output", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr  # a -low preset still runs in the normal mode's blocks

@@ -180,12 +180,18 @@ def test_shipped_preset_names_resolve():
 
 
 def test_shipped_presets_load_and_are_small():
-    for name in ["jazz", "strings", "rock", "chiptune"]:
-        path = resolve_preset_path(name)
-        p = load_preset(path)
-        assert p.settings == Settings()
-        assert path.stat().st_size <= 2 * 1024 * 1024
-        assert p.n_frames * p.settings.hop_length / p.settings.sample_rate > 120  # minutes of music
+    from mst_live.latency import MODES
+
+    for mode in MODES.values():
+        for name in ["jazz", "strings", "rock", "chiptune"]:
+            path = resolve_preset_path(name + mode.suffix)
+            p = load_preset(path)
+            assert p.settings == mode.settings
+            mode.check_preset(p)
+            assert path.stat().st_size <= 2 * 1024 * 1024
+            assert p.n_frames * p.settings.hop_length / p.settings.sample_rate > 120  # minutes of music
+    with pytest.raises(PresetError, match="jazz-low, or rebuild it with mst-live preset build"):
+        MODES["low"].check_preset(load_preset(resolve_preset_path("jazz")))
 
 
 LONG_BUILD = """

@@ -24,6 +24,8 @@ class LatencyMode:
     overlap_frames: int
     look_ahead: int
     suffix: str  # shipped presets for this mode are NAME + suffix
+    compute_blocks: float = 1.0  # live: time the worker is given per block, in blocks
+    resample_quality: str = "HQ"  # live: soxr quality at the device's edges (HQ holds back ~31 ms each way at 48 kHz)
 
     def build_flags(self) -> str:
         s = self.settings
@@ -45,9 +47,14 @@ class LatencyMode:
 
 
 MODES: dict[str, LatencyMode] = {
-    "normal": LatencyMode("normal", Settings(), block_frames=16, overlap_frames=2, look_ahead=3, suffix=""),
+    # 12 steps of a 16-frame block take about 60 % of its time on a 2-core CPU: 0.8 of a block
+    # leaves room for load, and the deadline takes steps away before audio
+    "normal": LatencyMode("normal", Settings(), block_frames=16, overlap_frames=2, look_ahead=3, suffix="",
+                          compute_blocks=0.8),
+    # 4 frames of 128 are 23 ms: every millisecond at the edges counts, so soxr's LQ filter (15 ms
+    # held back at 48 kHz instead of 62)
     "low": LatencyMode("low", Settings(n_fft=512, hop_length=128, n_filters=1024, width=11), block_frames=4,
-                       overlap_frames=2, look_ahead=2, suffix="-low"),
+                       overlap_frames=2, look_ahead=2, suffix="-low", compute_blocks=1.0, resample_quality="LQ"),
 }
 
 

@@ -116,23 +116,21 @@ def main() -> None:
             f"{last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
     lines += [
         "",
-        "| latency mode, JACK period | latency measured: before / during / after the hog | latency reported | of which the devices (in + out) |",
-        "| --- | --- | --- | --- |",
+        "| latency mode, JACK period | latency measured: before / during / after the hog | latency reported | engine | output buffer (of which resamplers' hold-back) | devices (in + out) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for label, _start, _last, _gap, start0, _last0, lags in rows:
         lines.append(f"| {label} | **{lags['before']:.2f} / {lags['during']:.2f} / {lags['after']:.2f} ms** | "
-                     f"{start0['latency_ms']:.1f} ms | {start0['device_latency_ms']:.1f} ms |")
-    start = rows[0][1]
-    block_ms = 1000 * 16 * s.hop_length / s.sample_rate
-    low_start = rows[-1][1]
+                     f"{start0['latency_ms']:.1f} ms | {start0['engine_latency_ms']:.1f} ms | {start0['buffer_ms']:.1f} ms "
+                     f"({start0['resampler_holdback_ms']:.1f} ms) | {start0['device_latency_ms']:.1f} ms |")
     low = MODES["low"]
-    low_block_ms = 1000 * low.block_frames * low.settings.hop_length / s.sample_rate
-    lines += ["", f"Reported latency = the engine's {start['engine_latency_ms']:.0f} ms + one block ({block_ms:.0f} ms) "
-              f"for the worker to compute it + a {1000 * PRIME_MARGIN_S:.0f} ms margin + the devices' input and output "
-              "latencies as PortAudio gives them (their sum: a duplex stream has both). With `--latency low` (preset "
-              f"`style60-low.npz`, the same 60 s built with {low.build_flags()}): the engine's "
-              f"{low_start['engine_latency_ms']:.0f} ms + one {low_block_ms:.0f} ms block + the same margin and devices. "
-              "The style gap is measured on the full-size yardstick in both modes."]
+    lines += ["", "Reported latency = the engine's latency + the output buffer + the devices' input and output latencies "
+              "as PortAudio gives them (their sum: a duplex stream has both). The output buffer is what the worker is "
+              "given to compute a block (0.8 of a 16-frame block in the normal mode, one 4-frame block in the low one), "
+              "plus the samples soxr's streaming resamplers hold back (HQ in the normal mode, LQ in the low one), one "
+              f"10 ms polling chunk and a {1000 * PRIME_MARGIN_S:.0f} ms margin. `--latency low` runs preset "
+              f"`style60-low.npz`, the same 60 s built with {low.build_flags()}. The style gap is measured on the "
+              "full-size yardstick in both modes."]
     body = "\n".join(lines)
     write_section("live", body)
     print(body)

@@ -202,3 +202,43 @@ def test_mic_to_file_holds_everything_played_lined_up(jack_server, small_preset_
     # lined up: exactly as long as what was captured, not a latency longer (uncompensated) or shorter
     captured = [e for e in read_events(events) if e["type"] == "status"][-1]["input_s"]
     assert abs(y.size - captured * SR) <= 2, (y.size, captured * SR)
+
+
+def test_a_device_that_stops_calling_back_is_noticed_and_the_take_closed(small_preset_path, tmp_path):
+    """The audio server frozen (SIGSTOP) mid-take: callbacks stop while PortAudio still calls the
+    stream active. Within about a second mst-live says so in one line and the take is a valid file."""
+    import soundfile as sf
+
+    from mst_live.jackrig import JackServer
+
+    take, events, log = tmp_path / "take.wav", tmp_path / "events.jsonl", tmp_path / "mst-live.log"
+    with JackServer(f"stall{os.getpid()}", rate=RATE) as server:
+        env = {**os.environ, "JACK_DEFAULT_SERVER": server.name, "PYTHONUNBUFFERED": "1"}
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "mst_live", "--preset", str(small_preset_path), "--input",
+                                     "mic", "--output", str(take), "--events", str(events), "--quiet"],
+                                    env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            t0 = time.monotonic()
+            while not (events.exists() and any(e["type"] == "status" and e["input_s"] > 1.0
+                                               for e in read_events(events))):
+                assert proc.poll() is None and time.monotonic() - t0 < 120, log.read_text()
+                time.sleep(0.05)
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            stopped = time.monotonic()
+            while not any(e["type"] == "error" for e in read_events(events)):
+                assert time.monotonic() - stopped < 10, read_events(events)[-3:]
+                time.sleep(0.02)
+            noticed = time.monotonic() - stopped
+            proc.wait(timeout=30)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert noticed < 1.5, noticed  # 1 s without a callback, checked 4 times a second
+    assert proc.returncode == 2 and "Traceback" not in text, text
+    errors = [ln for ln in text.splitlines() if ln.startswith("mst-live: error:")]
+    assert len(errors) == 1 and "stopped calling back" in errors[0], text
+    y, sr = sf.read(take, dtype="float32")  # closed properly: a valid file with what was captured
+    assert sr == SR and y.size > SR

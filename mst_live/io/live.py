@@ -21,6 +21,7 @@ import soxr
 
 from ..engine import StyleEngine
 from ..errors import MstError, ParameterError
+from ..latency import latency_mode
 from ..ui.events import EventLog
 from ..ui.status import StatusScreen
 from .audio import DeviceError, History, Ring, _sd, find_device
@@ -35,6 +36,18 @@ STALL_S = 1.0  # a device that has not called back for this long, while said to 
 def _peak(previous: float, x: np.ndarray) -> float:
     """A peak meter with a fall-back: the new peak, or the last one decayed by 10 %."""
     return max(previous * 0.9, float(np.max(np.abs(x))) if x.size else 0.0)
+
+
+def _held_back(rate_in: int, rate_out: int, device_rate: int, quality: str, chunk: int) -> int:
+    """Samples, at the device's rate, that a soxr stream keeps back once running (measured on zeros)."""
+    rs = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality=quality)
+    step = max(1, round(chunk * rate_in / device_rate))
+    n_in = n_out = 0
+    for _ in range(200):
+        n_in += step
+        n_out += rs.resample_chunk(np.zeros(step, np.float32)).size
+    held = n_in * rate_out / rate_in - n_out  # in output samples
+    return int(np.ceil(held * device_rate / rate_out))
 
 
 class Take:
@@ -61,14 +74,24 @@ class Take:
 
 class LiveRunner:
     def __init__(self, engine: StyleEngine, *, device_rate: int, chunk_ms: float = 10.0,
-                 input_channels: tuple[int, ...] = (0,)) -> None:
+                 input_channels: tuple[int, ...] = (0,), compute_blocks: float = 1.0,
+                 resample_quality: str = "HQ") -> None:
         self.engine = engine
         self.rate = device_rate
         self.chunk = max(32, int(device_rate * chunk_ms / 1000))
         sr = engine.sample_rate
         block_s = engine.block_frames * engine.settings.hop_length / sr
-        # the worker gets one block's time to compute each block, plus a margin
-        self.prime = int((block_s + PRIME_MARGIN_S) * device_rate)
+        self._to_engine = self._from_engine = None
+        self.holdback = 0
+        if device_rate != sr:
+            self._to_engine = soxr.ResampleStream(device_rate, sr, 1, dtype="float32", quality=resample_quality)
+            self._from_engine = soxr.ResampleStream(sr, device_rate, 1, dtype="float32", quality=resample_quality)
+            self.holdback = sum(_held_back(a, b, device_rate, resample_quality, self.chunk)
+                                for a, b in ((device_rate, sr), (sr, device_rate)))
+        # what the output ring must hold before the first styled sample can be there: the
+        # worker's time to compute a block, the samples the resamplers hold back, one polling
+        # chunk, and a margin
+        self.prime = int((compute_blocks * block_s + PRIME_MARGIN_S) * device_rate) + self.chunk + self.holdback
         # in to out inside mst-live, in device samples: the prime plus the engine (the soxr
         # streams keep samples aligned, so they add nothing once the pipeline is full)
         self.delay = self.prime + round(engine.latency * device_rate / sr)
@@ -97,8 +120,6 @@ class LiveRunner:
         self.input_done = False  # a file input is fully queued: the ring may now run empty
         self.finished = threading.Event()
         self.error: str | None = None
-        self._to_engine = None if device_rate == sr else soxr.ResampleStream(device_rate, sr, 1, dtype="float32")
-        self._from_engine = None if device_rate == sr else soxr.ResampleStream(sr, device_rate, 1, dtype="float32")
 
     # ---------------------------------------------------------------- audio thread
     def callback(self, indata, outdata, frames, time_info, status) -> None:
@@ -271,7 +292,9 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     # collection that happens to start in the callback thread stays short
     gc.collect()
     gc.freeze()
-    runner = LiveRunner(engine, device_rate=device_rate, input_channels=channels_in)
+    mode = latency_mode(getattr(args, "latency", "normal"))
+    runner = LiveRunner(engine, device_rate=device_rate, input_channels=channels_in,
+                        compute_blocks=mode.compute_blocks, resample_quality=mode.resample_quality)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     try:
@@ -310,13 +333,16 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     err = None
     fields: dict = {}
     device_latency = 0.0
+    reported = None
     try:
         stream.start()
         worker.start()
         device_latency = _device_latency(stream)
         events.emit("start", device_rate=device_rate, latency_ms=round(1000 * runner.latency_s(device_latency), 1),
                     engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1),
-                    device_latency_ms=round(1000 * device_latency, 1))
+                    device_latency_ms=round(1000 * device_latency, 1),
+                    buffer_ms=round(1000 * runner.prime / device_rate, 1),
+                    resampler_holdback_ms=round(1000 * runner.holdback / device_rate, 1))
         last_underruns = 0
         last_calls, last_call_t = -1, time.monotonic()
         with screen:
@@ -326,6 +352,8 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
                     last_calls, last_call_t = runner.callbacks, now
                 elif now - last_call_t > STALL_S:
                     err = f"the audio device stopped calling back for {now - last_call_t:.1f} s (hung or disconnected)"
+                    events.emit("error", message=err)  # now, before a shutdown that may wait on the device
+                    reported = err
                     break
                 if not stream.active:
                     err = "the audio device stopped (disconnected or failed)"
@@ -357,7 +385,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
             err = err or "the audio device did not close in time"
         fields = _status(engine, runner, device_latency)
         events.status(fields, force=True)
-        if err:
+        if err and err != reported:
             events.emit("error", message=err)
         events.close()
         if control is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -133,3 +134,36 @@ def measure_lag(sent: np.ndarray, recorded: np.ndarray, *, max_lag: int) -> int:
         raise ValueError("the recording is shorter than the largest lag looked for")
     corr = scipy.signal.correlate(recorded[: n + max_lag], sent[:n], mode="valid", method="fft")
     return int(np.argmax(corr[: max_lag + 1]))
+
+
+def cpu_hog(seconds: float) -> subprocess.Popen:
+    """A busy loop in its own process that stops by itself after ``seconds``."""
+    return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"])
+
+
+def play_through(server: str, preset: str | Path, clip: np.ndarray, events: Path, log: Path, *extra: object,
+                 hog: tuple[float, float] | None = None, tail_seconds: float = 2.0, rate: int = 48000) -> Player:
+    """Play ``clip`` through a live mst-live and record its output; stop it with SIGINT at the end.
+
+    With ``hog=(start, end)`` (seconds of the clip) a busy process runs on every core meanwhile.
+    Raises RuntimeError with mst-live's log if it exits by itself.
+    """
+    events.unlink(missing_ok=True)
+    proc = start_mst_live(server, preset, events, *extra, log=log)
+    player = Player(server, clip, rate=rate)
+    hogs: list[subprocess.Popen] = []
+    try:
+        player.connect()
+        while player.pos < clip.size + tail_seconds * rate:
+            time.sleep(0.05)
+            if hog and not hogs and player.pos >= hog[0] * rate:
+                hogs = [cpu_hog(hog[1] - hog[0]) for _ in range(os.cpu_count() or 2)]
+            if proc.poll() is not None:
+                raise RuntimeError(Path(log).read_text())
+    finally:
+        for h in hogs:
+            h.wait(timeout=60)
+        player.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    return player

@@ -14,10 +14,7 @@ Starts its own JACK server (dummy backend, 48 kHz, realtime); needs Debian jackd
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +26,7 @@ from benchmd import machine, write_section
 
 from mst_live import Settings, build_preset
 from mst_live.io.live import PRIME_MARGIN_S
-from mst_live.jackrig import JackServer, Player, measure_lag, read_events, start_mst_live
+from mst_live.jackrig import JackServer, measure_lag, play_through, read_events
 from mst_live.latency import MODES
 from mst_live.quality import Yardstick
 
@@ -37,32 +34,6 @@ RATE = 48000
 CONFIGS = (("normal", 256), ("normal", 1024), ("low", 256))  # (--latency, JACK period)
 HOG = (20.0, 45.0)  # seconds of the clip with both cores busy
 WINDOWS = {"before": 10.0, "during": 30.0, "after": 52.0}  # where the delay is measured (2 s each)
-
-
-def hog(seconds: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"])
-
-
-def run(server: str, preset: Path, clip: np.ndarray, events: Path, log: Path, *extra: str) -> Player:
-    events.unlink(missing_ok=True)
-    proc = start_mst_live(server, preset, events, *extra, log=log)
-    player = Player(server, clip)
-    hogs: list[subprocess.Popen] = []
-    try:
-        player.connect()
-        while player.pos < clip.size + 2 * RATE:
-            time.sleep(0.05)
-            if not hogs and player.pos >= HOG[0] * RATE:
-                hogs = [hog(HOG[1] - HOG[0]) for _ in range(os.cpu_count() or 2)]
-            if proc.poll() is not None:
-                raise SystemExit(log.read_text())
-    finally:
-        for h in hogs:
-            h.wait(timeout=60)
-        player.close()
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-    return player
 
 
 def main() -> None:
@@ -79,9 +50,10 @@ def main() -> None:
         with JackServer(f"mstbench{os.getpid()}", rate=RATE, period=period, realtime=True) as server:
             tag = f"{mode}_{period}"
             ev_styled, ev_dry = work / f"live_events_{tag}.jsonl", work / f"live_events_{tag}_mix0.jsonl"
-            styled = run(server.name, presets[mode], clip, ev_styled, work / f"live_{tag}.log", "--latency", mode)
-            dry = run(server.name, presets[mode], clip, ev_dry, work / f"live_{tag}_mix0.log", "--latency", mode,
-                      "--mix", "0")
+            styled = play_through(server.name, presets[mode], clip, ev_styled, work / f"live_{tag}.log",
+                                  "--latency", mode, hog=HOG)
+            dry = play_through(server.name, presets[mode], clip, ev_dry, work / f"live_{tag}_mix0.log",
+                               "--latency", mode, "--mix", "0", hog=HOG)
         ev, ev0 = read_events(ev_styled), read_events(ev_dry)
         start, start0 = next(e for e in ev if e["type"] == "start"), next(e for e in ev0 if e["type"] == "start")
         last, last0 = [e for e in ev if e["type"] == "status"][-1], [e for e in ev0 if e["type"] == "status"][-1]

@@ -127,34 +127,15 @@ def test_an_unexpected_fault_in_live_mode_is_one_line_and_a_clean_stop(jack_serv
             assert any(e["type"] == "error" and "synthetic fault" in e["message"] for e in ev)
 
 
-def _hog(seconds: float) -> subprocess.Popen:
-    """A bounded busy loop in its own process: it stops by itself."""
-    return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"])
-
-
 def test_under_a_cpu_hog_no_underruns_and_the_latency_does_not_move(jack_server, small_preset_path, tmp_path):
-    from mst_live.jackrig import measure_lag
+    from mst_live.jackrig import measure_lag, play_through
 
     content = melody(16.0, seed=13)
     clip = soxr.resample(content, SR, RATE).astype(np.float32)
     events, log = tmp_path / "events.jsonl", tmp_path / "mst-live.log"
-    proc = start_mst_live(jack_server, small_preset_path, events, "--steps", "8", "--mix", "0", log=log)
-    player = Player(jack_server, clip)
-    hogs = []
-    try:
-        player.connect()
-        while player.pos < 5 * RATE:
-            time.sleep(0.05)
-        hogs = [_hog(5.0), _hog(5.0)]  # both cores busy from 5 s to 10 s of the clip
-        while player.pos < clip.size + RATE:
-            time.sleep(0.05)
-            assert proc.poll() is None, log.read_text()
-    finally:
-        for h in hogs:
-            h.wait(timeout=30)
-        player.close()
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+    # both cores busy from 5 s to 10 s of the clip
+    player = play_through(jack_server, small_preset_path, clip, events, log, "--steps", "8", "--mix", "0",
+                          hog=(5.0, 10.0), tail_seconds=1.0)
     ev = read_events(events)
     last = [e for e in ev if e["type"] == "status"][-1]
     assert last["underruns"] == 0, last

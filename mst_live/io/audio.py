@@ -37,24 +37,38 @@ class Ring:
     def write(self, x: np.ndarray) -> int:
         """Copy in as much of x as fits; returns how many frames did."""
         n = min(x.shape[0], self.space())
-        i = self._w % self._cap
-        k = min(n, self._cap - i)
-        self._buf[i : i + k] = x[:k]
-        if n > k:
-            self._buf[: n - k] = x[k:n]
+        _put(self._buf, self._w, x[:n])
         self._w += n
         return n
 
     def read_into(self, out: np.ndarray) -> int:
         """Copy up to len(out) frames out; returns how many there were."""
         n = min(out.shape[0], self.available())
-        i = self._r % self._cap
-        k = min(n, self._cap - i)
-        out[:k] = self._buf[i : i + k]
-        if n > k:
-            out[k:n] = self._buf[: n - k]
+        _get(self._buf, self._r, out[:n])
         self._r += n
         return n
+
+
+def _put(buf: np.ndarray, at: int, x: np.ndarray) -> None:
+    """Copy x into the circular buffer from absolute position ``at``, wrapping at its end."""
+    cap = buf.shape[0]
+    n = x.shape[0]
+    i = at % cap
+    k = min(n, cap - i)
+    buf[i : i + k] = x[:k]
+    if n > k:
+        buf[: n - k] = x[k:n]
+
+
+def _get(buf: np.ndarray, at: int, out: np.ndarray) -> None:
+    """Copy len(out) frames out of the circular buffer from absolute position ``at``."""
+    cap = buf.shape[0]
+    n = out.shape[0]
+    i = at % cap
+    k = min(n, cap - i)
+    out[:k] = buf[i : i + k]
+    if n > k:
+        out[k:n] = buf[: n - k]
 
 
 class History:
@@ -67,13 +81,10 @@ class History:
         self._w = 0
 
     def write(self, x: np.ndarray) -> None:
-        n = x.shape[0]
-        i = self._w % self._cap
-        k = min(n, self._cap - i)
-        self._buf[i : i + k] = x[:k]
-        if n > k:
-            self._buf[: n - k] = x[k:n]
-        self._w += n
+        """Keep x as the newest samples (only the last ``capacity`` are kept)."""
+        x = x[-self._cap :]
+        _put(self._buf, self._w, x)
+        self._w += x.shape[0]
 
     def read_delayed(self, out: np.ndarray, delay: int) -> None:
         """The len(out) samples that ended ``delay`` samples before the newest; zeros before the start."""
@@ -81,14 +92,8 @@ class History:
         start = self._w - delay - n
         out[:] = 0.0
         lo = max(start, 0, self._w - self._cap)
-        if lo >= start + n:
-            return
-        i = lo % self._cap
-        m = start + n - lo
-        k = min(m, self._cap - i)
-        out[lo - start : lo - start + k] = self._buf[i : i + k]
-        if m > k:
-            out[lo - start + k :] = self._buf[: m - k]
+        if lo < start + n:
+            _get(self._buf, lo, out[lo - start :])
 
 
 def _sd():

@@ -52,9 +52,10 @@ MODES: dict[str, LatencyMode] = {
     "normal": LatencyMode("normal", Settings(), block_frames=16, overlap_frames=2, look_ahead=3, suffix="",
                           compute_blocks=0.8),
     # 4 frames of 128 are 23 ms: every millisecond at the edges counts, so soxr's LQ filter (15 ms
-    # held back at 48 kHz instead of 62)
+    # held back at 48 kHz instead of 62). One block of compute gave 5-7 of 12 steps through JACK
+    # (per-block overheads dominate at this size); two give the optimiser room for 12
     "low": LatencyMode("low", Settings(n_fft=512, hop_length=128, n_filters=1024, width=11), block_frames=4,
-                       overlap_frames=2, look_ahead=2, suffix="-low", compute_blocks=1.0, resample_quality="LQ"),
+                       overlap_frames=2, look_ahead=2, suffix="-low", compute_blocks=2.0, resample_quality="LQ"),
 }
 
 

@@ -98,7 +98,7 @@ def main() -> None:
     low = MODES["low"]
     lines += ["", "Reported latency = the engine's latency + the output buffer + the devices' input and output latencies "
               "as PortAudio gives them (their sum: a duplex stream has both). The output buffer is what the worker is "
-              "given to compute a block (0.8 of a 16-frame block in the normal mode, one 4-frame block in the low one), "
+              "given to compute a block (0.8 of a 16-frame block in the normal mode, two 4-frame blocks in the low one), "
               "plus the samples soxr's streaming resamplers hold back (HQ in the normal mode, LQ in the low one), one "
               f"10 ms polling chunk and a {1000 * PRIME_MARGIN_S:.0f} ms margin. `--latency low` runs preset "
               f"`style60-low.npz`, the same 60 s built with {low.build_flags()}. The style gap is measured on the "

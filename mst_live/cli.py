@@ -342,7 +342,8 @@ def _engine_from_args(args: argparse.Namespace):
         for p in [*presets, *([morph] if morph else [])]:
             mode.check_preset(p)
     params = LiveParams(**{name: getattr(args, name) for name in PARAMS if hasattr(args, name)})
-    return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=args.block_frames or mode.block_frames,
+    block_frames = mode.block_frames if args.block_frames is None else args.block_frames
+    return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=block_frames,
                        overlap_frames=mode.overlap_frames, look_ahead=mode.look_ahead, follow=args.follow,
                        device=args.live_device, precision=args.precision, params=params)
 

@@ -162,6 +162,12 @@ def test_mic_to_file_holds_everything_played_lined_up(jack_server, small_preset_
                                 env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     player = Player(jack_server, clip, tail_seconds=1.0)
     try:
+        # JACK ports appear when the stream is opened, a moment before it starts capturing: play
+        # only once mst-live says it has started, so that the take can hold all of the clip
+        t0 = time.monotonic()
+        while not (events.exists() and any(e["type"] == "start" for e in read_events(events))):
+            assert proc.poll() is None and time.monotonic() - t0 < 120, log.read_text()
+            time.sleep(0.02)
         player.connect(record=False)
         while player.pos < clip.size + int(0.2 * RATE):  # stop 0.2 s after the last note was played
             time.sleep(0.02)

@@ -179,13 +179,28 @@ def test_mic_to_file_holds_everything_played_lined_up(jack_server, small_preset_
     assert proc.returncode == 130, log.read_text()
     y, sr = sf.read(take, dtype="float32")
     assert sr == SR
-    # the take starts when the stream did, the clip a little later: find where, then compare all of it
+    # the take starts when the stream did, the clip a little later: find where, then find every
+    # quarter second of the clip in it, in order, to the last one. A non-realtime JACK server under
+    # load may skip a cycle of a late client (seen in CI: one 256-frame period, 117 samples here,
+    # never delivered to mst-live); that shifts what follows, so each window is aligned locally.
     at = measure_lag(content[: 2 * SR], y, max_lag=y.size - 2 * SR)
-    got = y[at : at + content.size]
-    assert got.size == content.size, (y.size, at, content.size)  # the last note is in the file
-    assert np.corrcoef(got, content)[0, 1] > 0.99
-    tail = slice(content.size - SR // 2, content.size)
-    assert np.sqrt(np.mean(got[tail] ** 2)) > 0.5 * np.sqrt(np.mean(content[tail] ** 2))
+    q, shift, torn = SR // 4, 0, 0
+    for k in range(content.size // q):
+        seg = content[k * q : (k + 1) * q]
+        if np.max(np.abs(seg)) < 1e-3:
+            continue
+        base = at + k * q + shift
+        near = y[max(0, base - 400) : base + q + 400]
+        d = int(np.argmax(np.correlate(near, seg, mode="valid")))
+        found = near[d : d + q]
+        assert found.size == q, (k, "the take ends before this part of the clip")
+        r = np.corrcoef(found, seg)[0, 1]
+        assert r > 0.8, (k, r)
+        torn += r <= 0.99  # a window with a skipped server period inside it
+        shift += d - (base - max(0, base - 400))
+    dropped = round(-shift / 117)
+    assert 0 <= dropped <= 3 and abs(shift + 117 * dropped) <= 2, shift  # whole periods missing, nothing invented
+    assert torn <= dropped, (torn, dropped)
     # lined up: exactly as long as what was captured, not a latency longer (uncompensated) or shorter
     captured = [e for e in read_events(events) if e["type"] == "status"][-1]["input_s"]
     assert abs(y.size - captured * SR) <= 2, (y.size, captured * SR)

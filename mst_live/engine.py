@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .compute import pick_device, pick_precision
-from .dsp.fifo import SampleFifo
+from .dsp.fifo import FrameQueue, SampleFifo
 from .dsp.level import LevelFollower, Smoother
 from .dsp.limiter import PeakLimiter
 from .dsp.stft import StreamingSTFT
@@ -45,7 +45,6 @@ class EngineStats:
     busy_seconds: float = 0.0
     audio_seconds: float = 0.0
     eval_seconds: float = 0.0  # running mean of one loss evaluation (for the status)
-    eval_worst: float = 0.0  # the slowest of the recent evaluations
 
     @property
     def load(self) -> float:
@@ -119,8 +118,7 @@ class StyleEngine:
         s = self.settings
         self._stft = StreamingSTFT(n_fft=s.n_fft, hop_length=s.hop_length)
         self._phase.reset()
-        self._pending: list[np.ndarray] = []
-        self._pending_n = 0
+        self._pending = FrameQueue()
         k = self.net.context
         self._ctx_out = torch.zeros(s.n_bins, k, device=self.device)
         self._ctx_in = torch.zeros(s.n_bins, k, device=self.device)
@@ -136,7 +134,7 @@ class StyleEngine:
         self._gain = Smoother(self.sample_rate, p.gain)
         self._bypass = Smoother(self.sample_rate, p.bypass)
         self._n_in = 0
-        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds, eval_worst=self.stats.eval_worst)
+        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
 
     def process(self, block: np.ndarray, *, deadline: float | None = None) -> np.ndarray:
         """Take ``n`` input samples, return ``n`` output samples (``latency`` samples late)."""
@@ -144,13 +142,10 @@ class StyleEngine:
         t0 = time.perf_counter()
         self._n_in += x.size
         self._dry.push(x)
-        frames = self._stft.push(x)
-        if frames.shape[1]:
-            self._pending.append(frames)
-            self._pending_n += frames.shape[1]
+        self._pending.push(self._stft.push(x))
         span = self.block_frames + self.overlap_frames
-        while self._pending_n >= span:
-            self._run_block(self._take(span, keep=self.overlap_frames), deadline, commit=self.block_frames)
+        while len(self._pending) >= span:
+            self._run_block(self._pending.take(span, keep=self.overlap_frames), deadline, commit=self.block_frames)
         out = self._output(x.size)
         self.stats.busy_seconds += time.perf_counter() - t0
         self.stats.audio_seconds += x.size / self.sample_rate
@@ -158,14 +153,11 @@ class StyleEngine:
 
     def flush(self) -> np.ndarray:
         """End the stream: the last ``latency`` samples, then the engine starts over."""
-        frames = self._stft.flush()
-        if frames.shape[1]:
-            self._pending.append(frames)
-            self._pending_n += frames.shape[1]
-        while self._pending_n:
-            n = min(self.block_frames + self.overlap_frames, self._pending_n)
+        self._pending.push(self._stft.flush())
+        while len(self._pending):
+            n = min(self.block_frames + self.overlap_frames, len(self._pending))
             commit = n if n < self.block_frames + self.overlap_frames else self.block_frames
-            self._run_block(self._take(n, keep=n - commit), None, commit=commit)
+            self._run_block(self._pending.take(n, keep=n - commit), None, commit=commit)
         # the reconstructor trims its whole output to the input's length, which leaves exactly
         # `latency` samples queued
         self._wet.push(self._phase.flush(length=self._n_in))
@@ -194,7 +186,7 @@ class StyleEngine:
         finally:
             self.params = live
         self.reset()
-        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds, eval_worst=self.stats.eval_worst)
+        self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
 
     def status(self) -> dict:
         """The engine's part of the status screen and of --events: what it did, its parameters."""
@@ -223,14 +215,6 @@ class StyleEngine:
         if x.size and not np.all(np.isfinite(x)):
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         return x
-
-    def _take(self, n: int, *, keep: int = 0) -> np.ndarray:
-        """The first n pending frames; the last ``keep`` of them stay pending for the next block."""
-        allf = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
-        block, rest = allf[:, :n], allf[:, n - keep :]
-        self._pending = [rest] if rest.shape[1] else []
-        self._pending_n = rest.shape[1]
-        return block
 
     def _run_block(self, frames: np.ndarray, deadline: float | None, *, commit: int) -> None:
         """Optimise all the frames given, emit the first ``commit``; the rest (the overlap) are
@@ -326,7 +310,6 @@ class StyleEngine:
             self.stats.eval_seconds = dt if est == 0 else 0.8 * est + 0.2 * dt
             self._recent_evals.append(dt)
             self._last_eval = dt
-            self.stats.eval_worst = max(self._recent_evals)
             return float(loss.detach()), xv.grad
 
         return lbfgs(fg, content.clone(), max_evals=p.steps, deadline=deadline, eval_seconds=self._planned_cost)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .compute import pick_device
+from .dsp.fifo import FrameQueue
 from .dsp.limiter import PeakLimiter
 from .dsp.stft import StreamingSTFT
 from .dsp.streaming_gl import StreamingGriffinLim
@@ -162,8 +163,7 @@ def transfer_stream(
                                 look_ahead=PHASE_LOOK_AHEAD)
     limiter = PeakLimiter(s.sample_rate)
     gen = torch.Generator().manual_seed(seed)
-    pending: list[np.ndarray] = []  # complex content frames not yet optimised
-    pending_n = 0
+    pending = FrameQueue()  # complex content frames not yet optimised
     tail: torch.Tensor | None = None  # the previous segment's optimised overlap frames
     n_in = 0  # input samples read
     committed = 0  # frames handed to the phase reconstructor
@@ -198,34 +198,21 @@ def transfer_stream(
         emit(phase.push(out_mag, phases=frames[:, : out_mag.shape[1]]))
         committed += out_mag.shape[1]
 
-    def take(n: int, keep: int) -> np.ndarray:
-        nonlocal pending, pending_n
-        allf = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
-        pending = [allf[:, n - keep :]] if n - keep < allf.shape[1] else []
-        pending_n = allf.shape[1] - (n - keep)
-        return allf[:, :n]
-
     try:
         for block in blocks:
             block = np.asarray(block, dtype=np.float32)
             n_in += block.size
-            frames = stft.push(block)
-            if frames.shape[1]:
-                pending.append(frames)
-                pending_n += frames.shape[1]
-            while pending_n >= seg + overlap and not interrupted:
-                run_segment(take(seg, overlap), last=False)
+            pending.push(stft.push(block))
+            while len(pending) >= seg + overlap and not interrupted:
+                run_segment(pending.take(seg, keep=overlap), last=False)
             if interrupted:
                 break
         if not interrupted:
             if n_in == 0:
                 raise ParameterError("the content holds no audio")
-            frames = stft.flush()
-            if frames.shape[1]:
-                pending.append(frames)
-                pending_n += frames.shape[1]
-            if pending_n:
-                run_segment(take(pending_n, 0), last=True)
+            pending.push(stft.flush())
+            if len(pending):
+                run_segment(pending.take(len(pending)), last=True)
     except KeyboardInterrupt:
         interrupted = True
     # what was done, finished: the phase reconstructor's held frames and the tail of the signal

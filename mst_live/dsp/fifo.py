@@ -39,3 +39,28 @@ class SampleFifo:
         if self._start == self._end:
             self._start = self._end = 0
         return out
+
+
+class FrameQueue:
+    """STFT frames waiting to be processed in blocks. A block may leave its last frames queued,
+    to be processed again with the next one (the overlap)."""
+
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def push(self, frames: np.ndarray) -> None:
+        if frames.shape[1]:
+            self._parts.append(frames)
+            self._n += frames.shape[1]
+
+    def take(self, n: int, *, keep: int = 0) -> np.ndarray:
+        """The first n frames; the last ``keep`` of them stay queued."""
+        allf = np.concatenate(self._parts, axis=1) if len(self._parts) > 1 else self._parts[0]
+        block, rest = allf[:, :n], allf[:, n - keep :]
+        self._parts = [rest] if rest.shape[1] else []
+        self._n = rest.shape[1]
+        return block

@@ -25,7 +25,8 @@ from ..latency import latency_mode
 from ..ui.events import EventLog
 from ..ui.status import StatusScreen
 from .audio import DeviceError, History, Ring, _sd, find_device
-from .files import iter_mono_blocks, open_output
+from .files import iter_mono_blocks
+from .render import Take
 
 SAFETY_S = 0.03  # the optimiser stops this long before the output ring would run dry
 PRIME_MARGIN_S = 0.03  # output primed with one block of silence plus this: the worker's time to compute a block
@@ -48,28 +49,6 @@ def _held_back(rate_in: int, rate_out: int, device_rate: int, quality: str, chun
         n_out += rs.resample_chunk(np.zeros(step, np.float32)).size
     held = n_in * rate_out / rate_in - n_out  # in output samples
     return int(np.ceil(held * device_rate / rate_out))
-
-
-class Take:
-    """The styled signal written to a file, lined up with what was played in: the engine's
-    latency is skipped at the start and its tail flushed at the end."""
-
-    def __init__(self, path: str, engine: StyleEngine, channels: int) -> None:
-        self._f = open_output(path, engine.sample_rate, channels)
-        self._skip = engine.latency
-        self._channels = channels
-        self.samples = 0
-
-    def write(self, y: np.ndarray) -> None:
-        if self._skip:
-            k = min(self._skip, y.size)
-            y, self._skip = y[k:], self._skip - k
-        if y.size:
-            self._f.write(np.repeat(y[:, None], self._channels, axis=1) if self._channels > 1 else y)
-            self.samples += y.size
-
-    def close(self) -> None:
-        self._f.close()
 
 
 class LiveRunner:
@@ -166,9 +145,10 @@ class LiveRunner:
         self._on_dry = True
 
     def _from_dry(self, mono: np.ndarray) -> None:
-        f = min(FADE, mono.shape[0])
+        n = mono.shape[0]
+        f = min(FADE, n)
         dry = self._dry[:f]
-        self.history.read_delayed(self._dry[: mono.shape[0]], self.delay)
+        self.history.read_delayed(dry, self.delay + n - f)  # the first f of this block's dry samples
         mono[:f] *= self._up[:f]
         np.multiply(dry, self._down[:f], out=self._scratch[:f])
         mono[:f] += self._scratch[:f]

@@ -17,6 +17,31 @@ from ..engine import StyleEngine
 from .files import audio_info, iter_mono_blocks, open_output
 
 
+class Take:
+    """The styled signal written to a file, lined up with what was played in: the engine's
+    latency is skipped at the start and its tail flushed at the end."""
+
+    def __init__(self, path: str | os.PathLike, engine: StyleEngine, channels: int) -> None:
+        self._f = open_output(path, engine.sample_rate, channels)
+        self._skip = engine.latency
+        self._channels = channels
+        self.samples = 0
+
+    def write(self, y: np.ndarray, *, limit: int | None = None) -> None:
+        """Write what follows the skipped latency, never past ``limit`` samples in all."""
+        if self._skip:
+            k = min(self._skip, y.size)
+            y, self._skip = y[k:], self._skip - k
+        if limit is not None:
+            y = y[: max(0, limit - self.samples)]
+        if y.size:
+            self._f.write(np.repeat(y[:, None], self._channels, axis=1) if self._channels > 1 else y)
+            self.samples += y.size
+
+    def close(self) -> None:
+        self._f.close()
+
+
 @dataclass
 class RenderResult:
     samples: int
@@ -42,22 +67,10 @@ def render_file(
     frames, rate = audio_info(input_path)
     total = round(frames * engine.sample_rate / rate)
     engine.reset()
-    skip = engine.latency
-    written = 0
     done = 0
     t0 = time.perf_counter()
     interrupted = False
-    out = open_output(output_path, engine.sample_rate, channels)
-
-    def write(y: np.ndarray) -> None:
-        nonlocal skip, written
-        if skip:
-            k = min(skip, y.size)
-            y, skip = y[k:], skip - k
-        y = y[: max(0, done - written)]  # never more than the input so far
-        if y.size:
-            out.write(np.repeat(y[:, None], channels, axis=1) if channels > 1 else y)
-            written += y.size
+    take = Take(output_path, engine, channels)
 
     try:
         for block in iter_mono_blocks(input_path, engine.sample_rate, block=chunk):
@@ -69,12 +82,12 @@ def render_file(
                     time.sleep(max(0.0, t0 + done / engine.sample_rate - time.perf_counter()))
                     deadline = due
                 done += piece.size
-                write(engine.process(piece, deadline=deadline))
+                take.write(engine.process(piece, deadline=deadline), limit=done)  # never more than the input so far
                 if on_block:
                     on_block(done, total)
-        write(engine.flush())
+        take.write(engine.flush(), limit=done)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        out.close()
-    return RenderResult(samples=written, seconds=time.perf_counter() - t0, interrupted=interrupted)
+        take.close()
+    return RenderResult(samples=take.samples, seconds=time.perf_counter() - t0, interrupted=interrupted)

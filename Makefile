@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Linux); on the project's CI machines the same pin resolves to a local CPU wheel.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint presets bench clean
+.PHONY: install demo test lint presets bench bench-deps clean
 
 $(BIN)/mst-live: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,12 +28,18 @@ test: lint
 presets: install
 	$(BIN)/python scripts/make_presets.py
 
-bench: install
+# basic-pitch without its dependencies (TensorFlow, numpy < 2): its ONNX model is all we use
+bench-deps: install
+	$(BIN)/pip install -q -e ".[test,bench]"
+	$(BIN)/pip install -q --no-deps basic-pitch==0.4.0
+
+bench: bench-deps
 	$(BIN)/python scripts/bench_foundation.py
 	$(BIN)/python scripts/bench_phase.py
 	$(BIN)/python scripts/bench_engine.py
 	$(BIN)/python scripts/bench_live.py
 	$(BIN)/python scripts/bench_memory.py
+	$(BIN)/python scripts/bench_quality.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

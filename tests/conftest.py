@@ -28,6 +28,35 @@ def melody(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
     return out
 
 
+def harmonic_melody(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """The same kind of melody with eight harmonics: a bright plucked instrument."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * sr), dtype=np.float32)
+    note = int(0.25 * sr)
+    t = np.arange(note) / sr
+    for start in range(0, out.size - note, note):
+        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
+        tone = sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, 9) if k * f < sr / 2)
+        out[start : start + note] += (0.2 * tone * np.exp(-6 * t)).astype(np.float32)
+    return out
+
+
+def own_style_distance(preset, y: np.ndarray) -> float:
+    """‖G(y) − G_style‖ on the network a preset was built for: whether audio that came out of
+    the whole chain (optimiser, phase reconstruction, overlap-add) is nearer the style."""
+    import torch
+
+    from mst_live import FeatureNet
+    from mst_live.dsp.stft import stft
+
+    s = preset.settings
+    mag = np.abs(stft(np.asarray(y, dtype=np.float32), n_fft=s.n_fft, hop_length=s.hop_length))
+    with torch.no_grad():
+        f = FeatureNet(s)(torch.log1p(torch.from_numpy(mag))).double()
+    t = preset.style_target(dtype=torch.float64)
+    return float(torch.linalg.norm(f @ f.T / f.shape[1] - t.factor @ t.factor.T))
+
+
 def buzzy(seconds: float, sr: int = SR, seed: int = 1) -> np.ndarray:
     """A bright, noisy, rhythmic 'style': square chords with noise bursts."""
     rng = np.random.default_rng(seed)

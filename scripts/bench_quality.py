@@ -123,6 +123,17 @@ def pair_rows(x: np.ndarray, style: np.ndarray, held: np.ndarray, preset, engine
     return [score(n, y, x, style, sm, ref_notes, flat_ref) for n, y in outs], speed, t_off
 
 
+def file_to_file_seconds(preset_path: Path, content_path: Path, out: Path, runs: int = 3) -> list[float]:
+    """Wall time of the whole `mst-live` process, start-up included, file to file."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv/bin/mst-live"), "--preset", str(preset_path), "--input", str(content_path),
+                        "--output", str(out), "--quiet"], check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def melody(seed: int, seconds: float, program: int) -> Score:
     """A seeded single line a player might improvise: steps and leaps in a major scale, rests, varied lengths."""
     rng = random.Random(seed)
@@ -181,6 +192,20 @@ def main() -> None:
     work = ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
     net = FeatureNet(s, dtype=__import__("torch").bfloat16)
+
+    speed = ""
+    if not args.quick:  # first, on a quiet machine: 60 s of the first pair's content, file to file
+        label, content_file, c_at, style_file = PAIRS[0]
+        sf.write(work / "content60.wav", cut(read_mono(root / content_file, s.sample_rate), c_at, 60.0), s.sample_rate)
+        full = read_mono(root / style_file, s.sample_rate)
+        sf.write(work / "style.wav", cut(full, STYLE_AT, STYLE_LEN), s.sample_rate)
+        build_preset([work / "style.wav"], settings=s).save(work / "pair1.npz")
+        times = file_to_file_seconds(work / "pair1.npz", work / "content60.wav", work / "out60.wav")
+        med = float(np.median(times))
+        speed = (f"File to file, the whole `mst-live` process (start-up, weights, warm-up included) on 60 s of "
+                 f"`{Path(content_file).name}`: **{med:.1f} s** median of {len(times)} "
+                 f"({', '.join(f'{t:.1f}' for t in times)}), **{med / 60:.2f}x real time**.")
+        print(speed, flush=True)
 
     sections, verdicts = [], []
     pairs = PAIRS[:1] if args.quick else PAIRS
@@ -254,6 +279,10 @@ What the columns mean (none is the engine's own loss):
   **flutter**: level jumps at the worst position of the engine's 16-frame block cycle over the
   median position (music unaware of blocks: about 1.2–1.5); **clicks/min**: 2 ms bursts of
   high-passed energy 30x their surroundings.
+
+### Speed
+
+{speed}
 
 ### Real music
 

@@ -196,7 +196,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     net = FeatureNet(s, dtype=__import__("torch").bfloat16)
 
-    speed = ""
+    speed_line = ""
     if not args.quick:  # first, on a quiet machine: 60 s of the first pair's content, file to file
         label, content_file, c_at, style_file = PAIRS[0]
         sf.write(work / "content60.wav", cut(read_mono(root / content_file, s.sample_rate), c_at, 60.0), s.sample_rate)
@@ -205,10 +205,10 @@ def main() -> None:
         build_preset([work / "style.wav"], settings=s).save(work / "pair1.npz")
         times = file_to_file_seconds(work / "pair1.npz", work / "content60.wav", work / "out60.wav")
         med = float(np.median(times))
-        speed = (f"File to file, the whole `mst-live` process (start-up, weights, warm-up included) on 60 s of "
+        speed_line = (f"File to file, the whole `mst-live` process (start-up, weights, warm-up included) on 60 s of "
                  f"`{Path(content_file).name}`: **{med:.1f} s** median of {len(times)} "
                  f"({', '.join(f'{t:.1f}' for t in times)}), **{med / 60:.2f}x real time**.")
-        print(speed, flush=True)
+        print(speed_line, flush=True)
 
     sections, verdicts = [], []
     pairs = PAIRS[:1] if args.quick else PAIRS
@@ -286,7 +286,7 @@ What the columns mean (none is the engine's own loss):
 
 ### Speed
 
-{speed}
+{speed_line}
 
 ### Real music
 

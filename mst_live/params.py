@@ -43,6 +43,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("content_weight", 0.0, 100.0, 1e-2, "float", "weight of the content term α", midi_curve="log"),
     Param("morph", 0.0, 1.0, 0.0, "float", "blend toward --morph-preset: 0 = the preset, 1 = the morph preset"),
     Param("steps", 0, 200, 12, "int", "optimiser steps (loss evaluations) per block; live, fewer if the deadline needs it"),
+    Param("max_change", 0.5, 48.0, 12.0, "float", "how far the optimiser may raise or lower any frequency band; "
+          "less is cleaner, more moves more style"),
     Param("bypass", 0, 1, 0, "flag", "the input passes through, delayed by the latency (glides, no click)", learn=False),
     Param("style_index", 0, 127, 0, "int", "which of the presets given is the style (program change selects it)",
           cli=False, learn=False),
@@ -85,7 +87,7 @@ def markdown_table() -> str:
         if p.kind == "flag":
             rng, default = "flag", "off"
         else:
-            unit = " dB" if p.name == "level" else ""
+            unit = " dB" if p.name in ("level", "max_change") else ""
             rng, default = f"{p.lo:g}–{p.hi:g}{unit}", f"{p.default:g}"
         rows.append(f"| `{p.flag}` | {rng} | {default} | {p.help} |")
     return "\n".join(rows)

@@ -263,7 +263,8 @@ def main() -> None:
     body = f"""## Quality: style, content and artefacts against the trivial baselines
 
 `scripts/bench_quality.py` on {machine()}. Engine at its defaults ({s.describe()}; 16-frame blocks,
-12 steps, style weight 1, content weight 0.01, output level following the input), rendered file to
+12 steps, style weight 1, content weight 0.01, each band moved at most 12 dB (`--max-change`), output
+level following the input), rendered file to
 file. Music: five freely licensed game soundtracks from Debian's archive (Wesnoth, Warzone 2100,
 Extreme Tux Racer, LinCity-NG, Frozen Bubble), fetched by `scripts/fetch_music.sh`, never committed.
 Content and style of each pair come from different albums and genres; 60 s of the style build the

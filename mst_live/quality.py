@@ -33,16 +33,21 @@ def spectral_convergence(y: np.ndarray, S: np.ndarray, *, n_fft: int, hop_length
     return float(20 * np.log10(np.linalg.norm(rebuilt[:, :n] - S[:, :n]) / max(np.linalg.norm(S), 1e-30)))
 
 
+def network_features(audio: np.ndarray, net: FeatureNet) -> torch.Tensor:
+    """The features (float64) a network gives a signal, from its own analysis settings."""
+    s = net.settings
+    mag = np.abs(stft(np.asarray(audio, dtype=np.float32), n_fft=s.n_fft, hop_length=s.hop_length))
+    with torch.no_grad():
+        return net(torch.from_numpy(log_magnitude(mag))).double()
+
+
 class Yardstick:
     def __init__(self, settings: Settings) -> None:
         self.settings = yardstick_settings(settings)
         self.net = FeatureNet(self.settings)
 
     def features(self, audio: np.ndarray) -> torch.Tensor:
-        s = self.settings
-        mag = np.abs(stft(np.asarray(audio, dtype=np.float32), n_fft=s.n_fft, hop_length=s.hop_length))
-        with torch.no_grad():
-            return self.net(torch.from_numpy(log_magnitude(mag))).double()
+        return network_features(audio, self.net)
 
     def gram(self, audio: np.ndarray) -> torch.Tensor:
         f = self.features(audio)

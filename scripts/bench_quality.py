@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality_measures as qm
@@ -108,22 +109,30 @@ def judge(rows: list[qm.Row], method: str = "engine") -> dict[str, bool]:
     return v
 
 
-def pair_rows(x: np.ndarray, style: np.ndarray, held: np.ndarray, preset, engine: StyleEngine, s: Settings,
-              *, offline: bool, iters: int) -> tuple[list[qm.Row], float, float]:
-    sm = qm.StyleMeasures(s, style, CLIP)
+def baselines(x: np.ndarray, style: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The trivial ways to move toward a style, which the engine must beat."""
+    return [("level match", qm.level_match(x, style)), ("static EQ", qm.static_eq(x, style)),
+            ("mean+spread", qm.mean_spread_match(x, style))]
+
+
+def output_rows(x: np.ndarray, style: np.ndarray, preset, engine: StyleEngine, s: Settings, *,
+                held: np.ndarray | None = None, offline: bool = False, iters: int = 300) -> list[qm.Row]:
+    """Every output for one input and style, scored: the copy, the baselines (with ``held``, a
+    held-out style excerpt, also the 50/50 mix and the excerpt itself), the engine and, with
+    ``offline``, the offline transfer."""
+    sm = qm.StyleMeasures(s, style, min(CLIP, x.size / qm.SR))
     ref_notes = qm.transcribe(x)
     flat_ref = max(qm.flatness(x), qm.flatness(style))
     y_engine, speed = run_engine(engine, x)
-    outs = [("input copy", x), ("level match", qm.level_match(x, style)), ("static EQ", qm.static_eq(x, style)),
-            ("mean+spread", qm.mean_spread_match(x, style)), ("50/50 mix", qm.half_mix(x, held)),
-            ("held-out style (unrelated music)", held), (f"engine ({speed:.1f}x real time)", y_engine)]
-    t_off = float("nan")
+    outs = [("input copy", x), *baselines(x, style)]
+    if held is not None:
+        outs += [("50/50 mix", qm.half_mix(x, held)), ("held-out style (unrelated music)", held)]
+    outs.append((f"engine ({speed:.1f}x real time)", y_engine))
     if offline:
         t0 = time.perf_counter()
         y_off = transfer(x, preset, n_iter=iters).audio
-        t_off = time.perf_counter() - t0
-        outs.append((f"offline transfer ({t_off:.0f} s)", y_off))
-    return [score(n, y, x, style, sm, ref_notes, flat_ref) for n, y in outs], speed, t_off
+        outs.append((f"offline transfer ({time.perf_counter() - t0:.0f} s)", y_off))
+    return [score(n, y, x, style, sm, ref_notes, flat_ref) for n, y in outs]
 
 
 def file_to_file_seconds(preset_path: Path, content_path: Path, out: Path, runs: int = 3) -> list[float]:
@@ -174,8 +183,7 @@ def timbre_rows(work: Path, net: FeatureNet, s: Settings) -> tuple[list[str], di
         x, truth, style = wav["in"], qm.fit(wav["truth"], wav["in"].size), wav["style"]
         preset = build_preset([work / f"timbre_{a}_{b}_style.wav".replace(" ", "-")], settings=s)
         engine = StyleEngine(preset, net=net)
-        outs = {"level match": qm.level_match(x, style), "static EQ": qm.static_eq(x, style),
-                "mean+spread": qm.mean_spread_match(x, style), "engine": run_engine(engine, x)[0]}
+        outs = {**dict(baselines(x, style)), "engine": run_engine(engine, x)[0]}
         d_lm, d_mc = qm.logmel_distance(x, truth), qm.mfcc_cov_distance(x, truth)
         for name, y in outs.items():
             moved = (1 - qm.logmel_distance(y, truth) / d_lm, 1 - qm.mfcc_cov_distance(y, truth) / d_mc)
@@ -194,7 +202,7 @@ def main() -> None:
     root = music()
     work = ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, dtype=__import__("torch").bfloat16)
+    net = FeatureNet(s, dtype=torch.bfloat16)
 
     speed_line = ""
     if not args.quick:  # first, on a quiet machine: 60 s of the first pair's content, file to file
@@ -206,8 +214,8 @@ def main() -> None:
         times = file_to_file_seconds(work / "pair1.npz", work / "content60.wav", work / "out60.wav")
         med = float(np.median(times))
         speed_line = (f"File to file, the whole `mst-live` process (start-up, weights, warm-up included) on 60 s of "
-                 f"`{Path(content_file).name}`: **{med:.1f} s** median of {len(times)} "
-                 f"({', '.join(f'{t:.1f}' for t in times)}), **{med / 60:.2f}x real time**.")
+                      f"`{Path(content_file).name}`: **{med:.1f} s** median of {len(times)} "
+                      f"({', '.join(f'{t:.1f}' for t in times)}), **{med / 60:.2f}x real time**.")
         print(speed_line, flush=True)
 
     sections, verdicts = [], []
@@ -219,7 +227,7 @@ def main() -> None:
         sf.write(work / "style.wav", style, s.sample_rate)
         preset = build_preset([work / "style.wav"], settings=s)
         engine = StyleEngine(preset, net=net)
-        rows, _, _ = pair_rows(x, style, held, preset, engine, s, offline=not args.no_offline, iters=args.iters)
+        rows = output_rows(x, style, preset, engine, s, held=held, offline=not args.no_offline, iters=args.iters)
         v = judge(rows)
         verdicts.append((label, v, rows))
         sections.append(f"**{label}** — content `{Path(content_file).name}` {c_at:.0f}–{c_at + CLIP:.0f} s, style "
@@ -231,14 +239,7 @@ def main() -> None:
         for name in SHIPPED:
             preset = load_preset(ROOT / f"presets/{name}.npz")
             style = read_mono(ROOT / f"presets/{name}.excerpt.ogg", s.sample_rate)
-            engine = StyleEngine(preset, net=net)
-            sm = qm.StyleMeasures(s, style, min(CLIP, demo.size / s.sample_rate))
-            ref = qm.transcribe(demo)
-            flat_ref = max(qm.flatness(demo), qm.flatness(style))
-            y, speed = run_engine(engine, demo)
-            rows = [score(n, yy, demo, style, sm, ref, flat_ref) for n, yy in [
-                ("input copy", demo), ("level match", qm.level_match(demo, style)), ("static EQ", qm.static_eq(demo, style)),
-                ("mean+spread", qm.mean_spread_match(demo, style)), (f"engine ({speed:.1f}x real time)", y)]]
+            rows = output_rows(demo, style, preset, StyleEngine(preset, net=net), s)
             sections.append(f"**shipped preset `{name}` on the demo clip** (style measured against its 8 s excerpt)\n\n"
                             f"{table(rows)}\n")
             print(sections[-1], flush=True)

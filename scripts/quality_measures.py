@@ -9,17 +9,21 @@ engine's network.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 
 import librosa
 import numpy as np
+import soundfile as sf
 import torch
 
 from mst_live import FeatureNet, Settings
 from mst_live.dsp.stft import istft, stft
-from mst_live.quality import Yardstick
+from mst_live.quality import Yardstick, network_features
 
 SR = 22050
 N_FFT, HOP = 2048, 512
@@ -89,9 +93,7 @@ class StyleMeasures:
         self.windows = [self._corr(style[i : i + n]) for i in range(0, style.size - n + 1, n // 2)]
 
     def _corr(self, y: np.ndarray) -> torch.Tensor:
-        mag = np.abs(stft(np.asarray(y, np.float32), n_fft=self.small.n_fft, hop_length=self.small.hop_length))
-        with torch.no_grad():
-            f = self.net(torch.log1p(torch.from_numpy(mag))).double()
+        f = network_features(y, self.net)
         f = f - f.mean(dim=1, keepdim=True)
         f = f / (f.norm(dim=1, keepdim=True) + 1e-9)
         return f @ f.T
@@ -139,11 +141,6 @@ def _pitch_model():
 
 def transcribe(y: np.ndarray) -> np.ndarray:
     """Notes as rows (onset s, offset s, MIDI pitch) by basic-pitch (its ONNX model)."""
-    import contextlib
-    import io
-    import tempfile
-
-    import soundfile as sf
     from basic_pitch.inference import predict
 
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:

@@ -16,29 +16,22 @@ def small() -> Settings:
     return Settings(n_fft=512, hop_length=128, n_filters=512, width=5, seed=3)
 
 
-def melody(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """A plucked sine melody: the 'content' a performer might play."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(int(seconds * sr), dtype=np.float32)
-    note = int(0.25 * sr)
-    for start in range(0, out.size - note, note):
-        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
-        t = np.arange(note) / sr
-        out[start : start + note] += (0.4 * np.sin(2 * np.pi * f * t) * np.exp(-6 * t)).astype(np.float32)
-    return out
-
-
-def harmonic_melody(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """The same kind of melody with eight harmonics: a bright plucked instrument."""
+def melody(seconds: float, sr: int = SR, seed: int = 0, *, harmonics: int = 1, amp: float = 0.4) -> np.ndarray:
+    """A plucked melody: the 'content' a performer might play. One harmonic is a sine; eight,
+    at 1/k each, a bright plucked instrument."""
     rng = np.random.default_rng(seed)
     out = np.zeros(int(seconds * sr), dtype=np.float32)
     note = int(0.25 * sr)
     t = np.arange(note) / sr
     for start in range(0, out.size - note, note):
         f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
-        tone = sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, 9) if k * f < sr / 2)
-        out[start : start + note] += (0.2 * tone * np.exp(-6 * t)).astype(np.float32)
+        tone = sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, harmonics + 1) if k * f < sr / 2)
+        out[start : start + note] += (amp * tone * np.exp(-6 * t)).astype(np.float32)
     return out
+
+
+def harmonic_melody(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    return melody(seconds, sr, seed, harmonics=8, amp=0.2)
 
 
 def own_style_distance(preset, y: np.ndarray) -> float:
@@ -47,12 +40,9 @@ def own_style_distance(preset, y: np.ndarray) -> float:
     import torch
 
     from mst_live import FeatureNet
-    from mst_live.dsp.stft import stft
+    from mst_live.quality import network_features
 
-    s = preset.settings
-    mag = np.abs(stft(np.asarray(y, dtype=np.float32), n_fft=s.n_fft, hop_length=s.hop_length))
-    with torch.no_grad():
-        f = FeatureNet(s)(torch.log1p(torch.from_numpy(mag))).double()
+    f = network_features(y, FeatureNet(preset.settings))
     t = preset.style_target(dtype=torch.float64)
     return float(torch.linalg.norm(f @ f.T / f.shape[1] - t.factor @ t.factor.T))
 

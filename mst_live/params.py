@@ -42,7 +42,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("level", -60.0, 12.0, 0.0, "float", "output level in dB"),
     Param("content_weight", 0.0, 100.0, 1e-2, "float", "weight of the content term α", midi_curve="log"),
     Param("morph", 0.0, 1.0, 0.0, "float", "blend toward --morph-preset: 0 = the preset, 1 = the morph preset"),
-    Param("steps", 0, 200, 12, "int", "optimiser steps (loss evaluations) per block; live, fewer if the deadline needs it"),
+    Param("steps", 0, 200, 8, "int", "optimiser steps (loss evaluations) per block; live, fewer if the deadline needs it"),
     Param("max_change", 0.5, 48.0, 12.0, "float", "how far the optimiser may raise or lower any frequency band; "
           "less is cleaner, more moves more style"),
     Param("bypass", 0, 1, 0, "flag", "the input passes through, delayed by the latency (glides, no click)", learn=False),

@@ -25,9 +25,10 @@ from bench_foundation import CONTENT_TRACK, style_and_content
 from benchmd import machine, write_section
 
 from mst_live import Settings, build_preset
-from mst_live.io.live import PRIME_MARGIN_S
+from mst_live.io.live import CHUNK_MS, PRIME_MARGIN_S
 from mst_live.jackrig import JackServer, measure_lag, play_through, read_events
 from mst_live.latency import MODES
+from mst_live.params import PARAMS
 from mst_live.quality import Yardstick
 
 RATE = 48000
@@ -78,7 +79,7 @@ def main() -> None:
         "(the input ring full); device xruns count PortAudio reporting the callback itself late (host scheduling: "
         "the callback needs Python's GIL).",
         "",
-        "| latency mode, JACK period | underruns / overruns (styled; mix 0) | device xruns | steps per block (12 asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
+        f"| latency mode, JACK period | underruns / overruns (styled; mix 0) | device xruns | steps per block ({PARAMS['steps'].default} asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, _start, last, gap, _start0, last0, _lags in rows:
@@ -95,12 +96,13 @@ def main() -> None:
         lines.append(f"| {label} | **{lags['before']:.2f} / {lags['during']:.2f} / {lags['after']:.2f} ms** | "
                      f"{start0['latency_ms']:.1f} ms | {start0['engine_latency_ms']:.1f} ms | {start0['buffer_ms']:.1f} ms "
                      f"({start0['resampler_holdback_ms']:.1f} ms) | {start0['device_latency_ms']:.1f} ms |")
-    low = MODES["low"]
+    low, normal = MODES["low"], MODES["normal"]
     lines += ["", "Reported latency = the engine's latency + the output buffer + the devices' input and output latencies "
               "as PortAudio gives them (their sum: a duplex stream has both). The output buffer is what the worker is "
-              "given to compute a block (0.8 of a 16-frame block in the normal mode, two 4-frame blocks in the low one), "
-              "plus the samples soxr's streaming resamplers hold back (HQ in the normal mode, LQ in the low one), one "
-              f"10 ms polling chunk and a {1000 * PRIME_MARGIN_S:.0f} ms margin. `--latency low` runs preset "
+              f"given to compute a block ({normal.compute_blocks:g} of a {normal.block_frames}-frame block in the normal "
+              f"mode, {low.compute_blocks:g} {low.block_frames}-frame blocks in the low one), plus the samples the "
+              "streaming resamplers between 48 kHz and the engine's rate hold back (`mst_live/dsp/resample.py`), one "
+              f"{CHUNK_MS:g} ms polling chunk and a {1000 * PRIME_MARGIN_S:.0f} ms margin. `--latency low` runs preset "
               f"`style60-low.npz`, the same 60 s built with {low.build_flags()}. The style gap is measured on the "
               "full-size yardstick in both modes."]
     body = "\n".join(lines)

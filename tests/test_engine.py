@@ -147,8 +147,8 @@ def test_bypass_glides_without_a_click(preset):
     assert first_ms.size > 3 and settled.size > 100
     assert np.all(first_ms < 0.15), first_ms  # 1 - exp(-1 ms / 10 ms) = 0.095
     assert np.all(np.abs(settled - 1) < 0.01)  # after 60 ms: the input
-    # and once bypassed for good, the input itself comes out
-    assert np.allclose(y[at + lat : at + lat + 4410], x[at : at + 4410], atol=1e-5)
+    # and once the glide has settled (100 ms), the input itself comes out
+    assert np.allclose(y[at + 2205 : at + 6615], x[at + 2205 - lat : at + 6615 - lat], atol=1e-5)
 
 
 def test_styled_output_moves_toward_the_style(preset):
@@ -184,11 +184,26 @@ def test_each_bin_moves_at_most_max_change(preset):
     eng = make(preset, params={"steps": 20, "max_change": 6.0})
     mag = np.abs(np.random.default_rng(0).standard_normal((preset.settings.n_bins, 10))).astype(np.float32) * 3
     content = torch.log1p(torch.from_numpy(mag))
-    x, steps = eng._optimise(content, eng.params.snapshot(), None)
+    x, steps, _ = eng._optimise(content, eng.params.snapshot(), None)
     assert steps > 0
     ratio = torch.expm1(x) / torch.from_numpy(mag).clamp(min=1e-12)
     assert float(ratio.max()) <= 10 ** (6 / 20) * (1 + 1e-4) and float(ratio.min()) >= 10 ** (-6 / 20) * (1 - 1e-4)
     assert float(ratio.max()) > 1.05  # and it does move
+
+
+def test_the_optimiser_hands_back_the_features_of_its_result(preset):
+    """The style memory takes the features of the optimised block from the optimiser's last pass
+    over the weights instead of a pass of its own: they must be the block's own features, with
+    the left context, untouched by the padding on the right."""
+    eng = make(preset, params={"steps": 6})
+    run(eng, harmonic_melody(1.0, seed=6), [700])  # a left context that is not silence
+    eng.process(harmonic_melody(1.0, seed=7))
+    mag = np.abs(np.random.default_rng(1).standard_normal((preset.settings.n_bins, 9))).astype(np.float32)
+    x, steps, features = eng._optimise(torch.log1p(torch.from_numpy(mag)), eng.params.snapshot(), None)
+    assert steps > 0 and features is not None
+    expected = eng.net(torch.cat([eng._ctx_out, x], dim=1))
+    assert float(eng._ctx_out.abs().max()) > 0.1
+    torch.testing.assert_close(features[:, : x.shape[1]], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_parameters_change_between_calls_without_clicks(preset):

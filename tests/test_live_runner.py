@@ -17,9 +17,12 @@ def engine(small_preset_path):
     return StyleEngine(load_preset(small_preset_path), block_frames=8, device="cpu", precision="float32")
 
 
-def test_an_underrun_fades_to_the_dry_input_and_the_latency_comes_back(engine):
+# the worker's chunk sets where in a device block the styled audio runs out: with 10 ms chunks
+# 64 or more styled samples are left to fade out of, with 5 ms only 3 (a fade over those was a click)
+@pytest.mark.parametrize("chunk_ms", [10.0, 5.0])
+def test_an_underrun_fades_to_the_dry_input_and_the_latency_comes_back(engine, chunk_ms):
     sr, frames = engine.sample_rate, 256
-    runner = LiveRunner(engine, device_rate=sr)
+    runner = LiveRunner(engine, device_rate=sr, chunk_ms=chunk_ms)
     d = runner.delay
     t = np.arange(8 * sr)
     x = (0.5 * np.sin(2 * np.pi * 220 * t / sr)).astype(np.float32)

@@ -1,9 +1,9 @@
 """Running the engine live: device callback <-> rings <-> worker thread <-> engine.
 
 The callback copies between the device and two preallocated rings and counts problems; the
-worker resamples (soxr, streaming) between the device rate and the engine's, runs the engine
-against a deadline taken from how much audio the output ring still holds, and feeds the ring
-back. The main thread only draws the status and waits for Ctrl-C, SIGTERM, the end of a file
+worker resamples (dsp.resample, streaming, 3 ms each way) between the device rate and the
+engine's, runs the engine against a deadline taken from how much audio the output ring still
+holds, and feeds the ring back. The main thread only draws the status and waits for Ctrl-C, SIGTERM, the end of a file
 input, or a device failure.
 """
 
@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import soxr
 
+from ..dsp.resample import StreamingResampler
 from ..engine import StyleEngine
 from ..errors import MstError, ParameterError
 from ..latency import latency_mode
@@ -29,6 +29,7 @@ from .files import iter_mono_blocks
 from .render import Take
 
 SAFETY_S = 0.03  # the optimiser stops this long before the output ring would run dry
+CHUNK_MS = 5.0  # the worker takes the input in chunks this long
 PRIME_MARGIN_S = 0.03  # output primed with one block of silence plus this: the worker's time to compute a block
 FADE = 64  # samples of cross-fade between the styled output and the dry input around an underrun
 STALL_S = 1.0  # a device that has not called back for this long, while said to be active, has stopped
@@ -39,22 +40,23 @@ def _peak(previous: float, x: np.ndarray) -> float:
     return max(previous * 0.9, float(np.max(np.abs(x))) if x.size else 0.0)
 
 
-def _held_back(rate_in: int, rate_out: int, device_rate: int, quality: str, chunk: int) -> int:
-    """Samples, at the device's rate, that a soxr stream keeps back once running (measured on zeros)."""
-    rs = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality=quality)
+def _held_back(stream: StreamingResampler, rate_in: int, device_rate: int, chunk: int) -> int:
+    """Samples, at the device's rate, that a resampler stream keeps back once running (measured
+    on zeros, not taken from its design)."""
     step = max(1, round(chunk * rate_in / device_rate))
+    rate_out = rate_in * stream.up // stream.down
     n_in = n_out = 0
     for _ in range(200):
         n_in += step
-        n_out += rs.resample_chunk(np.zeros(step, np.float32)).size
+        n_out += stream.resample_chunk(np.zeros(step, np.float32)).size
+    stream.reset()
     held = n_in * rate_out / rate_in - n_out  # in output samples
     return int(np.ceil(held * device_rate / rate_out))
 
 
 class LiveRunner:
-    def __init__(self, engine: StyleEngine, *, device_rate: int, chunk_ms: float = 10.0,
-                 input_channels: tuple[int, ...] = (0,), compute_blocks: float = 1.0,
-                 resample_quality: str = "HQ") -> None:
+    def __init__(self, engine: StyleEngine, *, device_rate: int, chunk_ms: float = CHUNK_MS,
+                 input_channels: tuple[int, ...] = (0,), compute_blocks: float = 1.0) -> None:
         self.engine = engine
         self.rate = device_rate
         self.chunk = max(32, int(device_rate * chunk_ms / 1000))
@@ -63,15 +65,15 @@ class LiveRunner:
         self._to_engine = self._from_engine = None
         self.holdback = 0
         if device_rate != sr:
-            self._to_engine = soxr.ResampleStream(device_rate, sr, 1, dtype="float32", quality=resample_quality)
-            self._from_engine = soxr.ResampleStream(sr, device_rate, 1, dtype="float32", quality=resample_quality)
-            self.holdback = sum(_held_back(a, b, device_rate, resample_quality, self.chunk)
-                                for a, b in ((device_rate, sr), (sr, device_rate)))
+            self._to_engine = StreamingResampler(device_rate, sr)
+            self._from_engine = StreamingResampler(sr, device_rate)
+            self.holdback = (_held_back(self._to_engine, device_rate, device_rate, self.chunk)
+                             + _held_back(self._from_engine, sr, device_rate, self.chunk))
         # what the output ring must hold before the first styled sample can be there: the
         # worker's time to compute a block, the samples the resamplers hold back, one polling
         # chunk, and a margin
         self.prime = int((compute_blocks * block_s + PRIME_MARGIN_S) * device_rate) + self.chunk + self.holdback
-        # in to out inside mst-live, in device samples: the prime plus the engine (the soxr
+        # in to out inside mst-live, in device samples: the prime plus the engine (the resampler
         # streams keep samples aligned, so they add nothing once the pipeline is full)
         self.delay = self.prime + round(engine.latency * device_rate / sr)
         self.in_channels = tuple(input_channels)
@@ -85,6 +87,7 @@ class LiveRunner:
         self._up = np.linspace(0.0, 1.0, FADE + 2, dtype=np.float32)[1:-1]
         self._down = self._up[::-1].copy()
         self._on_dry = False
+        self._last = np.float32(0.0)  # the last sample sent, for a fade to dry with no styled sample to fade
         self.underruns = 0  # callbacks that found the output ring short: the worker was late
         self.owed = 0  # samples the callback filled with dry input instead (callback writes)
         self.dropped = 0  # of those, styled samples the worker has since thrown away (worker writes)
@@ -128,6 +131,7 @@ class LiveRunner:
             elif self._on_dry:
                 self._from_dry(mono)
             outdata[:] = mono[:, None]
+            self._last = mono[frames - 1] if frames else self._last
 
     def _to_dry(self, mono: np.ndarray, got: int, have_input: bool) -> None:
         n = mono.shape[0]
@@ -136,12 +140,19 @@ class LiveRunner:
             return
         dry = self._dry[:n]
         self.history.read_delayed(dry, self.delay)
-        mono[got:] = dry[got:]
-        f = min(FADE, got) if not self._on_dry else 0
-        if f:
-            mono[got - f : got] *= self._down[FADE - f :]
-            np.multiply(dry[got - f : got], self._up[FADE - f :], out=self._scratch[:f])
-            mono[got - f : got] += self._scratch[:f]
+        if self._on_dry:  # still on the dry input: the styled samples that came in time for the
+            mono[:] = dry  # start of this block are let go, so that the way back is one fade, in a full block
+        elif got >= FADE:  # cross-fade from the last styled samples to the dry ones
+            mono[got:] = dry[got:]
+            mono[got - FADE : got] *= self._down
+            np.multiply(dry[got - FADE : got], self._up, out=self._scratch)
+            mono[got - FADE : got] += self._scratch
+        else:  # too few styled samples to fade out of: the step to the dry input glides away instead
+            f = min(FADE, n - got)
+            step = (mono[got - 1] if got else self._last) - dry[got]
+            mono[got:] = dry[got:]
+            np.multiply(self._down[:f], step, out=self._scratch[:f])
+            mono[got : got + f] += self._scratch[:f]
         self._on_dry = True
 
     def _from_dry(self, mono: np.ndarray) -> None:
@@ -274,7 +285,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     gc.freeze()
     mode = latency_mode(getattr(args, "latency", "normal"))
     runner = LiveRunner(engine, device_rate=device_rate, input_channels=channels_in,
-                        compute_blocks=mode.compute_blocks, resample_quality=mode.resample_quality)
+                        compute_blocks=mode.compute_blocks)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     try:

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
+    from .latency import MODES
     from .params import PARAMS
 
     g = p.add_argument_group("live style transfer (no COMMAND): mst-live --preset jazz --input mic")
@@ -105,10 +106,12 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--follow", type=float, default=1.0,
                    help="how far the output's dynamics follow the input's, 0..1 (1)")
     g.add_argument("--latency", choices=("normal", "low"), default="normal",
-                   help="normal: full-size analysis in 16-frame blocks; low: a 512-point analysis and smaller network "
-                   "in 4-frame blocks, under 200 ms in to out (needs a preset built for it, such as jazz-low)")
+                   help=f"normal: full-size analysis in {MODES['normal'].block_frames}-frame blocks, under 500 ms in to out; "
+                   f"low: a 512-point analysis and smaller network in {MODES['low'].block_frames}-frame blocks, under "
+                   "200 ms (needs a preset built for it, such as jazz-low)")
     g.add_argument("--block-frames", type=int, default=None,
-                   help="STFT frames optimised together (16; 4 with --latency low)")
+                   help=f"STFT frames optimised together ({MODES['normal'].block_frames}; "
+                   f"{MODES['low'].block_frames} with --latency low)")
     g.add_argument("--device", dest="live_device", metavar="DEVICE", default="auto", help="cpu, cuda or auto (auto)")
     g.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16",
                    help="network arithmetic (bfloat16)")

@@ -21,6 +21,7 @@ from benchmd import ROOT, machine, write_section
 from mst_live import Settings, load_preset, transfer
 from mst_live.engine import StyleEngine
 from mst_live.io.files import read_mono
+from mst_live.latency import MODES
 from mst_live.params import LiveParams
 from mst_live.quality import Yardstick
 
@@ -67,9 +68,10 @@ def main() -> None:
         "## Streaming engine",
         "",
         f"`scripts/bench_engine.py` on {machine()}. Content: `{CONTENT_TRACK}` from 20 s; style: 60 s of "
-        f"`{STYLE_TRACK}` (the preset built from it). Defaults: {s.describe()}, 16-frame blocks, "
-        "2 overlap frames, 12 optimiser steps per block, bfloat16 network arithmetic, 256 frames of style memory, "
-        "16 Griffin-Lim passes with a 3-frame look-ahead. Load = wall time / audio time "
+        f"`{STYLE_TRACK}` (the preset built from it). Defaults: {s.describe()}, {block}-frame blocks, "
+        f"{eng.overlap_frames} overlap frame(s), {eng.params.snapshot().steps} optimiser steps per block, bfloat16 network "
+        f"arithmetic, {eng.memory_frames} frames of style memory, {eng._phase.n_iter} Griffin-Lim passes with a "
+        f"{la}-frame look-ahead. Load = wall time / audio time "
         "(below 1 is faster than real time); the engine rows time the whole process, with start-up "
         "(imports, weights, numba cache) included.",
         "",
@@ -86,7 +88,9 @@ def main() -> None:
         f"waiting to fill ({block - 1} hops, {ms((block - 1) * hop):.0f} ms) + {eng.overlap_frames} overlap frames "
         f"optimised again with the next block ({ms(eng.overlap_frames * hop):.0f} ms) + the phase reconstructor's look-ahead "
         f"({la} hops, {ms(la * hop):.0f} ms) + one STFT frame ({n_fft - 1} samples, {ms(n_fft - 1):.0f} ms). "
-        f"Live, the worker gets one more block ({ms(block * hop):.0f} ms) to compute it, plus the device's own buffers.",
+        f"Live, the worker gets {MODES['normal'].compute_blocks:g} of a block ({ms(MODES['normal'].compute_blocks * block * hop):.0f} ms) "
+        "to compute it, plus the resamplers' hold-back, a polling chunk, a margin and the device's own buffers "
+        "(section \"Live through JACK\").",
     ]
     if len(devices) == 1:
         lines += ["", "No CUDA device in this run: the CUDA rows appear when the script runs on a machine with one."]

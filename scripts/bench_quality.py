@@ -31,7 +31,10 @@ from compose import Score, render
 from mst_live import FeatureNet, Settings, build_preset, load_preset, transfer
 from mst_live.engine import StyleEngine
 from mst_live.io.files import read_mono
+from mst_live.latency import MODES
+from mst_live.params import PARAMS
 
+BLOCK = MODES["normal"].block_frames  # the engine's block at the defaults
 PACKAGES = ["wesnoth-1.16-music", "warzone2100-music", "extremetuxracer-data", "lincity-ng-data", "frozen-bubble-data"]
 G = "usr/share/games/"
 WZ = G + "warzone2100/music/albums/"
@@ -263,8 +266,8 @@ def main() -> None:
         summary.append(f"| {label} | " + " | ".join("yes" if ok else "**no**" for ok in v.values()) + " |")
     body = f"""## Quality: style, content and artefacts against the trivial baselines
 
-`scripts/bench_quality.py` on {machine()}. Engine at its defaults ({s.describe()}; 16-frame blocks,
-12 steps, style weight 1, content weight 0.01, each band moved at most 12 dB (`--max-change`), output
+`scripts/bench_quality.py` on {machine()}. Engine at its defaults ({s.describe()}; {BLOCK}-frame blocks,
+{PARAMS['steps'].default} steps, style weight 1, content weight 0.01, each band moved at most 12 dB (`--max-change`), output
 level following the input), rendered file to
 file. Music: five freely licensed game soundtracks from Debian's archive (Wesnoth, Warzone 2100,
 Extreme Tux Racer, LinCity-NG, Frozen Bubble), fetched by `scripts/fetch_music.sh`, never committed.
@@ -282,7 +285,7 @@ What the columns mean (none is the engine's own loss):
   input; **note F1**: note-onset F1 (pitch, ±50 ms) of basic-pitch's transcription of the output
   against its transcription of the input.
 - **flatness excess**: median spectral flatness over that of the flatter (noisier) of input and style: above 1 the output is noisier than both (hiss);
-  **flutter**: level jumps at the worst position of the engine's 16-frame block cycle over the
+  **flutter**: level jumps at the worst position of the engine's {BLOCK}-frame block cycle over the
   median position (music unaware of blocks: about 1.2–1.5); **clicks/min**: 2 ms bursts of
   high-passed energy 30x their surroundings.
 

@@ -23,6 +23,7 @@ import torch
 
 from mst_live import FeatureNet, Settings
 from mst_live.dsp.stft import istft, stft
+from mst_live.latency import MODES
 from mst_live.quality import Yardstick, network_features
 
 SR = 22050
@@ -180,7 +181,7 @@ def flatness(y: np.ndarray) -> float:
     return float(np.median(f[keep]))
 
 
-def flutter(y: np.ndarray, *, block_frames: int = 16) -> float:
+def flutter(y: np.ndarray, *, block_frames: int = MODES["normal"].block_frames) -> float:
     """How much more the level jumps at one position of the engine's block cycle than typically:
     mean |Δ log frame energy| by position in the cycle, max over median (≈ 1.2 for music that
     knows nothing of blocks)."""

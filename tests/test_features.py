@@ -75,3 +75,24 @@ def test_valid_conv_chunks_equal_whole(small):
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
     assert whole.shape == (small.n_filters, 200 - k)
     assert float(whole.min()) >= 0.0
+
+
+def test_features_and_their_gradient_are_the_plain_conv(small):
+    """Whatever the column count (tile padding below 256 columns, a transposed weight copy for the
+    gradient), features and input gradient are those of torch's own conv1d."""
+    net = FeatureNet(small)
+    w = torch.from_numpy(network_weights(small))
+    for frames in (small.width, small.width + 4, small.width + 15, small.width + 16, 300):
+        x = torch.rand(small.n_bins, frames, dtype=torch.float64).float()
+        target = torch.randn(small.n_filters, frames - small.width + 1)
+        a = x.clone().requires_grad_(True)
+        fa = net(a)
+        (fa * target).sum().backward()
+        b = x.clone().requires_grad_(True)
+        fb = torch.relu(torch.nn.functional.conv1d(b[None], w)[0])
+        (fb * target).sum().backward()
+        assert fa.shape == fb.shape
+        torch.testing.assert_close(fa, fb, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), fa.detach())

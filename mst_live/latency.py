@@ -49,7 +49,7 @@ MODES: dict[str, LatencyMode] = {
     # 8-frame blocks with 8 steps scored as 16-frame blocks with 12 on the quality measures (Gram
     # gap, correlation, chroma, onsets within 0.02 on three real-music pairs; one pair 0.09 better
     # on the Gram gap), at 301.8 ms of engine latency instead of 557. 1 overlap frame and a 1-frame
-    # phase look-ahead scored as 2 and 3. One step costs about 13 ms and the rest of a block 7:
+    # phase look-ahead scored as 2 and 3. One step costs about 10 ms and the rest of a block 4:
     # 0.7 of a block (130 ms) leaves room for the 8 steps, and the deadline takes steps away first
     "normal": LatencyMode("normal", Settings(), block_frames=8, overlap_frames=1, look_ahead=1, suffix="",
                           compute_blocks=0.7),

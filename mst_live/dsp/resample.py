@@ -35,6 +35,7 @@ class StreamingResampler:
                  stopband_db: float = STOPBAND_DB) -> None:
         check_int("rate_in", rate_in, 1000, 384000)
         check_int("rate_out", rate_out, 1000, 384000)
+        self.rate_in, self.rate_out = rate_in, rate_out
         g = math.gcd(rate_in, rate_out)
         self.up, self.down = rate_out // g, rate_in // g
         nyquist = min(rate_in, rate_out) / 2
@@ -48,8 +49,9 @@ class StreamingResampler:
         # is base + p / up input samples (base an integer)
         p = np.arange(self.up)[:, None] / self.up
         t = p + half - 1 - np.arange(2 * half)[None, :]  # output time minus input time
-        window = np.i0(kaiser_beta(stopband_db) * np.sqrt(np.clip(1 - (t / half) ** 2, 0, None)))
-        self._table = (2 * cutoff * np.sinc(2 * cutoff * t) * window / np.i0(kaiser_beta(stopband_db))).astype(np.float32)
+        beta = kaiser_beta(stopband_db)
+        window = np.i0(beta * np.sqrt(np.clip(1 - (t / half) ** 2, 0, None))) / np.i0(beta)
+        self._table = (2 * cutoff * np.sinc(2 * cutoff * t) * window).astype(np.float32)
         self.reset()
 
     def reset(self) -> None:
@@ -74,7 +76,7 @@ class StreamingResampler:
         pos = n * self.down
         base, phase = pos // self.up, pos % self.up
         idx = (base - self.held_back + 1 - self._offset)[:, None] + np.arange(2 * self.held_back)[None, :]
-        y = np.einsum("ij,ij->i", self._buf[idx], self._table[phase]).astype(np.float32) if n.size else np.zeros(0, np.float32)
+        y = np.einsum("ij,ij->i", self._buf[idx], self._table[phase]).astype(np.float32)
         self._n_out += n.size
         if last:
             self.reset()

@@ -3,8 +3,8 @@
 The callback copies between the device and two preallocated rings and counts problems; the
 worker resamples (dsp.resample, streaming, 3 ms each way) between the device rate and the
 engine's, runs the engine against a deadline taken from how much audio the output ring still
-holds, and feeds the ring back. The main thread only draws the status and waits for Ctrl-C, SIGTERM, the end of a file
-input, or a device failure.
+holds, and feeds the ring back. The main thread only draws the status and waits for Ctrl-C,
+SIGTERM, the end of a file input, or a device failure.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ def _peak(previous: float, x: np.ndarray) -> float:
     return max(previous * 0.9, float(np.max(np.abs(x))) if x.size else 0.0)
 
 
-def _held_back(stream: StreamingResampler, rate_in: int, device_rate: int, chunk: int) -> int:
+def _held_back(stream: StreamingResampler, device_rate: int, chunk: int) -> int:
     """Samples, at the device's rate, that a resampler stream keeps back once running (measured
     on zeros, not taken from its design)."""
+    rate_in, rate_out = stream.rate_in, stream.rate_out
     step = max(1, round(chunk * rate_in / device_rate))
-    rate_out = rate_in * stream.up // stream.down
     n_in = n_out = 0
     for _ in range(200):
         n_in += step
@@ -67,8 +67,7 @@ class LiveRunner:
         if device_rate != sr:
             self._to_engine = StreamingResampler(device_rate, sr)
             self._from_engine = StreamingResampler(sr, device_rate)
-            self.holdback = (_held_back(self._to_engine, device_rate, device_rate, self.chunk)
-                             + _held_back(self._from_engine, sr, device_rate, self.chunk))
+            self.holdback = sum(_held_back(rs, device_rate, self.chunk) for rs in (self._to_engine, self._from_engine))
         # what the output ring must hold before the first styled sample can be there: the
         # worker's time to compute a block, the samples the resamplers hold back, one polling
         # chunk, and a margin

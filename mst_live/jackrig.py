@@ -21,8 +21,10 @@ import numpy as np
 class JackServer:
     """``jackd -r -n NAME -d dummy``: a real audio server with no sound card."""
 
-    def __init__(self, name: str, *, rate: int = 48000, period: int = 256, realtime: bool = False) -> None:
+    def __init__(self, name: str, *, rate: int = 48000, period: int = 256, realtime: bool = False,
+                 log: str | Path | None = None) -> None:
         self.name, self.rate, self.period, self.realtime = name, rate, period, realtime
+        self.log = log  # with a path, jackd runs verbose into it: it names the client an xrun waited on
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> JackServer:
@@ -30,8 +32,10 @@ class JackServer:
         if not jackd:
             raise RuntimeError("jackd (Debian jackd2) is needed; .ci/run installs it")
         mode = "-R" if self.realtime else "-r"
-        self.proc = subprocess.Popen([jackd, mode, "-n", self.name, "-d", "dummy", "-r", str(self.rate),
-                                      "-p", str(self.period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        verbose = ["-v"] if self.log else []
+        out = open(self.log, "w") if self.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen([jackd, mode, *verbose, "-n", self.name, "-d", "dummy", "-r", str(self.rate),
+                                      "-p", str(self.period)], stdout=out, stderr=subprocess.STDOUT)
         os.environ["JACK_NO_START_SERVER"] = "1"
         import jack
 
@@ -75,9 +79,16 @@ class Player:
         self.clip = clip.astype(np.float32)
         self.rec = np.zeros(clip.size + int(tail_seconds * rate), np.float32)
         self.pos = 0
+        self.xruns = 0  # the server's count while connected: an outside check on what mst-live reports
+        self.xrun_at: list[float] = []  # where in the clip (seconds) each came
         self.out = self.client.outports.register("play")
         self.inp = self.client.inports.register("rec")
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+
+    def _xrun(self, delayed_usecs: float) -> None:
+        self.xruns += 1
+        self.xrun_at.append(self.pos / self.client.samplerate)
 
     def _process(self, frames: int) -> None:
         a = self.pos
@@ -111,6 +122,8 @@ class Player:
         if record:
             self.client.connect("PortAudio:out_0", self.inp)
         self.pos = 0  # the clip starts now that everything is wired
+        self.xruns = 0
+        self.xrun_at = []
 
     def close(self) -> None:
         self.client.deactivate()

@@ -63,8 +63,11 @@ def main() -> None:
         lag = int(lags["before"] / 1000 * RATE)
         got = soxr.resample(styled.rec[lag : lag + clip.size], RATE, s.sample_rate)
         gap = ys.style_gap_closed(got, content[: got.size], g_style)
-        rows.append((f"{mode}, {period} frames ({1000 * period / RATE:.1f} ms)", start, last, gap, start0, last0, lags))
-        print(mode, period, lags, start0["latency_ms"], last["underruns"], last0["underruns"], flush=True)
+        last["server_xruns"], last0["server_xruns"] = styled.xruns, dry.xruns
+        xrun_at = sorted({round(t, 1) for t in styled.xrun_at + dry.xrun_at})
+        rows.append((f"{mode}, {period} frames ({1000 * period / RATE:.1f} ms)", start, last, gap, start0, last0, lags, xrun_at))
+        print(mode, period, lags, start0["latency_ms"], last["underruns"], last0["underruns"],
+              (last["xruns"], styled.xruns), (last0["xruns"], dry.xruns), flush=True)
     lines = [
         "## Live through JACK",
         "",
@@ -76,23 +79,29 @@ def main() -> None:
         "delayed, so that cross-correlation measures the delay exactly (2 s windows at 10 s, 30 s and 52 s: before, "
         "during and after the hog). Underruns count the worker being late (the output ring ran dry: the late audio is "
         "dropped and the gap cross-faded to the dry input, so the latency does not grow); overruns count it behind "
-        "(the input ring full); device xruns count PortAudio reporting the callback itself late (host scheduling: "
-        "the callback needs Python's GIL).",
+        "(the input ring full); device xruns count PortAudio reporting the callback itself late, beside the JACK "
+        "server's own count, taken by the playing client (`jack` xrun callback), as the outside check. The device "
+        "callback is compiled (`mst_live/io/device_callback.py`): it never waits for Python's GIL.",
         "",
-        f"| latency mode, JACK period | underruns / overruns (styled; mix 0) | device xruns | steps per block ({PARAMS['steps'].default} asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
+        f"| latency mode, JACK period | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for label, _start, last, gap, _start0, last0, _lags in rows:
+    for label, _start, last, gap, _start0, last0, _lags, _at in rows:
         lines.append(
             f"| {label} | **{last['underruns']} / {last['overruns']}; "
-            f"{last0['underruns']} / {last0['overruns']}** | {last['xruns']} | **{last['steps_per_block']:.1f}** | "
+            f"{last0['underruns']} / {last0['overruns']}** | **{last['xruns']} / {last['server_xruns']}; "
+            f"{last0['xruns']} / {last0['server_xruns']}** | **{last['steps_per_block']:.1f}** | "
             f"{last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
+    at = "; ".join(f"{label.split(' (')[0]}: " + (", ".join(f"{t:g}" for t in xs) if xs else "none")
+                   for label, *_, xs in rows)
+    lines += ["", f"Where in the clip the server's xruns came, both runs together (s; the hog runs {HOG[0]:g}–{HOG[1]:g}): "
+              f"{at}."]
     lines += [
         "",
         "| latency mode, JACK period | latency measured: before / during / after the hog | latency reported | engine | output buffer (of which resamplers' hold-back) | devices (in + out) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for label, _start, _last, _gap, start0, _last0, lags in rows:
+    for label, _start, _last, _gap, start0, _last0, lags, _at in rows:
         lines.append(f"| {label} | **{lags['before']:.2f} / {lags['during']:.2f} / {lags['after']:.2f} ms** | "
                      f"{start0['latency_ms']:.1f} ms | {start0['engine_latency_ms']:.1f} ms | {start0['buffer_ms']:.1f} ms "
                      f"({start0['resampler_holdback_ms']:.1f} ms) | {start0['device_latency_ms']:.1f} ms |")

@@ -195,22 +195,6 @@ def test_ring_wraps_around_without_losing_or_reordering_samples():
     assert full.write(np.ones(6, np.float32)) == 4 and full.write(np.ones(1, np.float32)) == 0  # never overwrites
 
 
-def test_history_reads_back_any_delay_across_wraps():
-    from mst_live.io.audio import History
-
-    h, seq, w = History(100), np.arange(400_000, dtype=np.float32), 0
-    rng = np.random.default_rng(1)
-    for _ in range(3000):
-        n = int(rng.integers(1, 130))  # sometimes more than it keeps
-        h.write(seq[w : w + n])
-        w += n
-        d, m = int(rng.integers(0, 90)), int(rng.integers(1, 8))
-        out = np.zeros(m, np.float32)
-        h.read_delayed(out, d)
-        want = [seq[i] if 0 <= i and i >= w - 100 else 0.0 for i in range(w - d - m, w - d)]
-        assert out.tolist() == want
-
-
 def test_readme_parameter_table_is_the_one_table():
     from mst_live.cli import build_parser
     from mst_live.params import PARAMS, markdown_table

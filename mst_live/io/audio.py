@@ -1,7 +1,7 @@
 """Audio devices: preallocated ring buffers the callback copies through, and device lookup.
 
-The callback side of `Ring` only copies between preallocated arrays and moves two integer
-indices: no allocation of buffers, no locks, no logging, no files. One thread writes, one reads.
+`Ring` only copies between preallocated arrays and moves two integer indices: no allocation of
+buffers, no locks, no logging, no files. One thread writes, one reads.
 """
 
 from __future__ import annotations
@@ -16,36 +16,41 @@ class DeviceError(MstError):
 
 
 class Ring:
-    """Single-producer single-consumer ring of float32 frames (mono, or ``channels`` wide)."""
+    """Single-producer single-consumer ring of float32 frames (mono, or ``channels`` wide).
 
-    def __init__(self, capacity: int, *, channels: int = 1) -> None:
-        self._buf = np.zeros(capacity if channels == 1 else (capacity, channels), dtype=np.float32)
+    ``buf`` and ``index`` (two int64 slots: total written, total read) may be given as views of
+    memory a compiled callback shares (`device_callback.CallbackState`); each side moves only
+    its own index, after its copy."""
+
+    def __init__(self, capacity: int, *, channels: int = 1, buf: np.ndarray | None = None,
+                 index: np.ndarray | None = None) -> None:
+        shape = capacity if channels == 1 else (capacity, channels)
+        self._buf = np.zeros(shape, dtype=np.float32) if buf is None else buf.reshape(shape)
         self._cap = capacity
-        self._w = 0  # total written
-        self._r = 0  # total read
+        self._i = np.zeros(2, np.int64) if index is None else index
 
     @property
     def channels(self) -> int:
         return 1 if self._buf.ndim == 1 else self._buf.shape[1]
 
     def available(self) -> int:
-        return self._w - self._r
+        return int(self._i[0] - self._i[1])
 
     def space(self) -> int:
-        return self._cap - (self._w - self._r)
+        return self._cap - self.available()
 
     def write(self, x: np.ndarray) -> int:
         """Copy in as much of x as fits; returns how many frames did."""
         n = min(x.shape[0], self.space())
-        _put(self._buf, self._w, x[:n])
-        self._w += n
+        _put(self._buf, int(self._i[0]), x[:n])
+        self._i[0] += n
         return n
 
     def read_into(self, out: np.ndarray) -> int:
         """Copy up to len(out) frames out; returns how many there were."""
         n = min(out.shape[0], self.available())
-        _get(self._buf, self._r, out[:n])
-        self._r += n
+        _get(self._buf, int(self._i[1]), out[:n])
+        self._i[1] += n
         return n
 
 
@@ -69,31 +74,6 @@ def _get(buf: np.ndarray, at: int, out: np.ndarray) -> None:
     out[:k] = buf[i : i + k]
     if n > k:
         out[k:n] = buf[: n - k]
-
-
-class History:
-    """The last ``capacity`` samples written, for reading back a fixed delay later (the dry
-    signal an underrun cross-fades to). Copies only, like `Ring`."""
-
-    def __init__(self, capacity: int) -> None:
-        self._buf = np.zeros(capacity, dtype=np.float32)
-        self._cap = capacity
-        self._w = 0
-
-    def write(self, x: np.ndarray) -> None:
-        """Keep x as the newest samples (only the last ``capacity`` are kept)."""
-        x = x[-self._cap :]
-        _put(self._buf, self._w, x)
-        self._w += x.shape[0]
-
-    def read_delayed(self, out: np.ndarray, delay: int) -> None:
-        """The len(out) samples that ended ``delay`` samples before the newest; zeros before the start."""
-        n = out.shape[0]
-        start = self._w - delay - n
-        out[:] = 0.0
-        lo = max(start, 0, self._w - self._cap)
-        if lo < start + n:
-            _get(self._buf, lo, out[lo - start :])
 
 
 def _sd():

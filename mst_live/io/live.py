@@ -1,7 +1,8 @@
 """Running the engine live: device callback <-> rings <-> worker thread <-> engine.
 
-The callback copies between the device and two preallocated rings and counts problems; the
-worker resamples (dsp.resample, streaming, 3 ms each way) between the device rate and the
+The device callback is compiled (io.device_callback): it copies between the device and two
+preallocated rings, fades to the dry input when the worker is late, and counts problems, all
+without entering Python. The worker resamples (dsp.resample, streaming, 3 ms each way) between the device rate and the
 engine's, runs the engine against a deadline taken from how much audio the output ring still
 holds, and feeds the ring back. The main thread only draws the status and waits for Ctrl-C,
 SIGTERM, the end of a file input, or a device failure.
@@ -24,7 +25,8 @@ from ..errors import MstError, ParameterError
 from ..latency import latency_mode
 from ..ui.events import EventLog
 from ..ui.status import StatusScreen
-from .audio import DeviceError, History, Ring, _sd, find_device
+from . import device_callback as dc
+from .audio import DeviceError, _sd, find_device
 from .files import iter_mono_blocks
 from .render import Take
 
@@ -38,6 +40,19 @@ STALL_S = 1.0  # a device that has not called back for this long, while said to 
 def _peak(previous: float, x: np.ndarray) -> float:
     """A peak meter with a fall-back: the new peak, or the last one decayed by 10 %."""
     return max(previous * 0.9, float(np.max(np.abs(x))) if x.size else 0.0)
+
+
+def _counter(slot: int, doc: str) -> property:
+    """A count the compiled callback keeps in its shared header, read-only here."""
+    return property(lambda self: int(self.state.h[slot]), doc=doc)
+
+
+def _flag(slot: int, doc: str) -> property:
+    """A flag in the shared header that the worker sets and the callback obeys."""
+    def put(self, on: bool) -> None:
+        self.state.h[slot] = int(on)
+
+    return property(lambda self: bool(self.state.h[slot]), put, doc=doc)
 
 
 def _held_back(stream: StreamingResampler, device_rate: int, chunk: int) -> int:
@@ -56,7 +71,8 @@ def _held_back(stream: StreamingResampler, device_rate: int, chunk: int) -> int:
 
 class LiveRunner:
     def __init__(self, engine: StyleEngine, *, device_rate: int, chunk_ms: float = CHUNK_MS,
-                 input_channels: tuple[int, ...] = (0,), compute_blocks: float = 1.0) -> None:
+                 input_channels: tuple[int, ...] = (0,), compute_blocks: float = 1.0, has_input: bool = True,
+                 out_channels: int = 1) -> None:
         self.engine = engine
         self.rate = device_rate
         self.chunk = max(32, int(device_rate * chunk_ms / 1000))
@@ -76,99 +92,39 @@ class LiveRunner:
         # streams keep samples aligned, so they add nothing once the pipeline is full)
         self.delay = self.prime + round(engine.latency * device_rate / sr)
         self.in_channels = tuple(input_channels)
-        self.in_ring = Ring(int(device_rate * 8), channels=max(self.in_channels) + 1)
-        self.out_ring = Ring(int(device_rate * 8) + self.prime)
+        width = max(self.in_channels) + 1
+        # the memory the compiled device callback shares with this worker: rings, the dry
+        # input's history (for underruns) and the counters
+        self.state = dc.CallbackState(dev_in=width if has_input else 0, dev_out=out_channels, in_width=width,
+                                   dry_channels=self.in_channels, in_cap=int(device_rate * 8),
+                                   out_cap=int(device_rate * 8) + self.prime, hist_cap=self.delay + (1 << 16),
+                                   delay=self.delay, fade=FADE)
+        self.in_ring, self.out_ring = self.state.in_ring, self.state.out_ring
         self.out_ring.write(np.zeros(self.prime, np.float32))
-        self.history = History(self.delay + (1 << 16))  # the dry input, for underruns
-        self._mono = np.zeros(1 << 16, np.float32)
-        self._dry = np.zeros(1 << 16, np.float32)
-        self._scratch = np.zeros(FADE, np.float32)
-        self._up = np.linspace(0.0, 1.0, FADE + 2, dtype=np.float32)[1:-1]
-        self._down = self._up[::-1].copy()
-        self._on_dry = False
-        self._last = np.float32(0.0)  # the last sample sent, for a fade to dry with no styled sample to fade
-        self.underruns = 0  # callbacks that found the output ring short: the worker was late
-        self.owed = 0  # samples the callback filled with dry input instead (callback writes)
-        self.dropped = 0  # of those, styled samples the worker has since thrown away (worker writes)
-        self.overruns = 0  # input ring full: the worker fell behind
-        self.xruns = 0  # the device reported a late callback (host scheduling)
-        self.callbacks = 0
-        self.frames_in = 0  # device input frames captured
+        self.dropped = 0  # styled samples the worker threw away, their slots filled with dry input already
         self.in_peak = 0.0
         self.out_peak = 0.0
-        self.running = True
-        self.capturing = True  # cleared first at the end, so a take holds exactly what was captured
-        self.input_done = False  # a file input is fully queued: the ring may now run empty
         self.finished = threading.Event()
         self.error: str | None = None
 
-    # ---------------------------------------------------------------- audio thread
+    # ------------------------------------------------- what the callback counts and is told
+    callbacks = _counter(dc.CALLS, "device callbacks so far")
+    xruns = _counter(dc.XRUNS, "the device reported a late callback (host scheduling)")
+    underruns = _counter(dc.UNDERRUNS, "callbacks that found the output ring short: the worker was late")
+    owed = _counter(dc.OWED, "samples the callback filled with dry input instead")
+    overruns = _counter(dc.OVERRUNS, "input ring full: the worker fell behind")
+    frames_in = _counter(dc.FRAMES_IN, "device input frames captured")
+    running = _flag(dc.RUNNING, "cleared to stop: an empty ring is then the end, not an underrun")
+    capturing = _flag(dc.CAPTURING, "cleared first at the end, so a take holds exactly what was captured")
+    input_done = _flag(dc.INPUT_DONE, "a file input is fully queued: the ring may now run empty")
+
     def callback(self, indata, outdata, frames, time_info, status) -> None:
-        """Copies, and on an underrun a short in-place cross-fade. Never allocates buffers, waits,
-        logs or touches a file."""
-        self.callbacks += 1
-        if status.input_overflow or status.output_underflow:
-            self.xruns += 1
-        if indata is not None and self.capturing:
-            self.frames_in += frames
-            width = self.in_ring.channels
-            if self.in_ring.write(indata[:, 0] if width == 1 else indata[:, :width]) < frames:
-                self.overruns += 1
-            if outdata is not None:
-                self.history.write(indata[:, self.in_channels[0]])
-        if outdata is not None:
-            mono = self._mono[:frames]
-            got = self.out_ring.read_into(mono)
-            if got < frames and self.running and not self.input_done:
-                # late: what is missing becomes the dry input at the same delay, and the styled
-                # samples for these slots are dropped when they arrive, so the latency stays put
-                self.underruns += 1
-                self.owed += frames - got
-                self._to_dry(mono, got, indata is not None)
-            elif got < frames:
-                mono[got:] = 0.0  # a file input has ended
-            elif self._on_dry:
-                self._from_dry(mono)
-            outdata[:] = mono[:, None]
-            self._last = mono[frames - 1] if frames else self._last
-
-    def _to_dry(self, mono: np.ndarray, got: int, have_input: bool) -> None:
-        n = mono.shape[0]
-        if not have_input:
-            mono[got:] = 0.0
-            return
-        dry = self._dry[:n]
-        self.history.read_delayed(dry, self.delay)
-        if self._on_dry:  # still on the dry input: the styled samples that came in time for the
-            mono[:] = dry  # start of this block are let go, so that the way back is one fade, in a full block
-        elif got >= FADE:  # cross-fade from the last styled samples to the dry ones
-            mono[got:] = dry[got:]
-            mono[got - FADE : got] *= self._down
-            np.multiply(dry[got - FADE : got], self._up, out=self._scratch)
-            mono[got - FADE : got] += self._scratch
-        else:  # too few styled samples to fade out of: the step to the dry input glides away instead
-            f = min(FADE, n - got)
-            step = (mono[got - 1] if got else self._last) - dry[got]
-            mono[got:] = dry[got:]
-            np.multiply(self._down[:f], step, out=self._scratch[:f])
-            mono[got : got + f] += self._scratch[:f]
-        self._on_dry = True
-
-    def _from_dry(self, mono: np.ndarray) -> None:
-        n = mono.shape[0]
-        f = min(FADE, n)
-        dry = self._dry[:f]
-        self.history.read_delayed(dry, self.delay + n - f)  # the first f of this block's dry samples
-        mono[:f] *= self._up[:f]
-        np.multiply(dry, self._down[:f], out=self._scratch[:f])
-        mono[:f] += self._scratch[:f]
-        self._on_dry = False
-
-    def input_only_callback(self, indata, frames, time_info, status) -> None:
-        self.callback(indata, None, frames, time_info, status)
-
-    def output_only_callback(self, outdata, frames, time_info, status) -> None:
-        self.callback(None, outdata, frames, time_info, status)
+        """The compiled callback's work, called from Python (tests; the device calls it directly
+        through `dc.CALLBACK`)."""
+        flags = dc.XRUN_FLAGS if status is not None and (status.input_overflow or status.output_underflow) else 0
+        no = np.zeros((0, 1), np.float32)
+        dc.run_callback(self.state.h, self.state.f, no if indata is None else indata, no if outdata is None else outdata,
+                     frames, flags)
 
     # ---------------------------------------------------------------- worker thread
     def _resample(self, rs, x: np.ndarray, *, last: bool = False) -> np.ndarray:
@@ -276,15 +232,14 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     blocksize = getattr(args, "blocksize", 0) or 0
     engine = make_engine()
     engine.warm_up()
-    # the callback needs the GIL: do not let the worker hold it for Python's default 5 ms
-    sys.setswitchinterval(2e-4)
     # everything alive now (weights, buffers, modules) leaves the collector's view, so that a
-    # collection that happens to start in the callback thread stays short
+    # collection in the worker stays short (the device callback never runs Python)
     gc.collect()
     gc.freeze()
     mode = latency_mode(getattr(args, "latency", "normal"))
     runner = LiveRunner(engine, device_rate=device_rate, input_channels=channels_in,
-                        compute_blocks=mode.compute_blocks)
+                        compute_blocks=mode.compute_blocks, has_input=in_dev is not None,
+                        out_channels=0 if out_dev is None else args.channels)
     events = EventLog(args.events)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     try:
@@ -298,17 +253,18 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     n_in = max(channels_in) + 1
 
     try:
+        # the compiled callback (device_callback.CALLBACK) with the runner's shared memory as its
+        # user data: PortAudio calls machine code that never enters Python
+        common = dict(samplerate=device_rate, dtype="float32", blocksize=blocksize, callback=dc.CALLBACK,
+                      userdata=sd._ffi.cast("void *", runner.state.address))
         if in_dev is not None and out_dev is not None:
-            stream = sd.Stream(samplerate=device_rate, channels=(n_in, args.channels), dtype="float32",
-                               device=(in_dev, out_dev), callback=runner.callback, blocksize=blocksize)
+            stream = sd._StreamBase("duplex", channels=(n_in, args.channels), device=(in_dev, out_dev), **common)
             worker = threading.Thread(target=runner.work_from_ring, args=(runner.to_device, take), daemon=True)
         elif out_dev is not None:
-            stream = sd.OutputStream(samplerate=device_rate, channels=args.channels, dtype="float32",
-                                     device=out_dev, callback=runner.output_only_callback, blocksize=blocksize)
+            stream = sd._StreamBase("output", channels=args.channels, device=out_dev, **common)
             worker = threading.Thread(target=runner.work_from_file, args=(args.input,), daemon=True)
         else:
-            stream = sd.InputStream(samplerate=device_rate, channels=n_in, dtype="float32", device=in_dev,
-                                    callback=runner.input_only_callback, blocksize=blocksize)
+            stream = sd._StreamBase("input", channels=n_in, device=in_dev, **common)
             worker = threading.Thread(target=runner.work_from_ring, args=(lambda y: None, take), daemon=True)
     except sd.PortAudioError as exc:
         events.emit("error", message=str(exc))
@@ -332,7 +288,8 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
                     engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1),
                     device_latency_ms=round(1000 * device_latency, 1),
                     buffer_ms=round(1000 * runner.prime / device_rate, 1),
-                    resampler_holdback_ms=round(1000 * runner.holdback / device_rate, 1))
+                    resampler_holdback_ms=round(1000 * runner.holdback / device_rate, 1),
+                    callback_memory_locked=runner.state.locked)
         last_underruns = 0
         last_calls, last_call_t = -1, time.monotonic()
         with screen:

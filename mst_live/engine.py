@@ -31,6 +31,7 @@ from .dsp.stft import StreamingSTFT
 from .dsp.streaming_gl import StreamingGriffinLim
 from .errors import ParameterError, check_int
 from .features import FeatureNet
+from .latency import MODES
 from .optimize import lbfgs
 from .params import LiveParams, ParamValues
 from .preset import Preset
@@ -75,10 +76,10 @@ class StyleEngine:
         self,
         preset: Preset,
         *,
-        block_frames: int = 8,
-        overlap_frames: int = 1,
+        block_frames: int = MODES["normal"].block_frames,
+        overlap_frames: int = MODES["normal"].overlap_frames,
         memory_frames: int = 256,
-        look_ahead: int = 1,
+        look_ahead: int = MODES["normal"].look_ahead,
         phase_iters: int = 16,
         follow: float = 1.0,
         device: str = "auto",

@@ -36,6 +36,8 @@ class JackServer:
         out = open(self.log, "w") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen([jackd, mode, *verbose, "-n", self.name, "-d", "dummy", "-r", str(self.rate),
                                       "-p", str(self.period)], stdout=out, stderr=subprocess.STDOUT)
+        if self.log:
+            out.close()  # the server has its own copy
         os.environ["JACK_NO_START_SERVER"] = "1"
         import jack
 
@@ -79,15 +81,19 @@ class Player:
         self.clip = clip.astype(np.float32)
         self.rec = np.zeros(clip.size + int(tail_seconds * rate), np.float32)
         self.pos = 0
-        self.xruns = 0  # the server's count while connected: an outside check on what mst-live reports
-        self.xrun_at: list[float] = []  # where in the clip (seconds) each came
+        # where in the clip (seconds) the server reported each xrun while connected: an outside
+        # check on what mst-live reports
+        self.xrun_at: list[float] = []
         self.out = self.client.outports.register("play")
         self.inp = self.client.inports.register("rec")
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
 
+    @property
+    def xruns(self) -> int:
+        return len(self.xrun_at)
+
     def _xrun(self, delayed_usecs: float) -> None:
-        self.xruns += 1
         self.xrun_at.append(self.pos / self.client.samplerate)
 
     def _process(self, frames: int) -> None:
@@ -122,7 +128,6 @@ class Player:
         if record:
             self.client.connect("PortAudio:out_0", self.inp)
         self.pos = 0  # the clip starts now that everything is wired
-        self.xruns = 0
         self.xrun_at = []
 
     def close(self) -> None:

@@ -2,9 +2,9 @@
 
 The device callback is compiled (io.device_callback): it copies between the device and two
 preallocated rings, fades to the dry input when the worker is late, and counts problems, all
-without entering Python. The worker resamples (dsp.resample, streaming, 3 ms each way) between the device rate and the
-engine's, runs the engine against a deadline taken from how much audio the output ring still
-holds, and feeds the ring back. The main thread only draws the status and waits for Ctrl-C,
+without entering Python. The worker resamples (dsp.resample, streaming, 3 ms each way) between
+the device rate and the engine's, runs the engine against a deadline taken from how much audio
+the output ring still holds, and feeds the ring back. The main thread only draws the status and waits for Ctrl-C,
 SIGTERM, the end of a file input, or a device failure.
 """
 
@@ -92,13 +92,13 @@ class LiveRunner:
         # streams keep samples aligned, so they add nothing once the pipeline is full)
         self.delay = self.prime + round(engine.latency * device_rate / sr)
         self.in_channels = tuple(input_channels)
-        width = max(self.in_channels) + 1
+        self.width = max(self.in_channels) + 1  # device input channels taken: up to the last one chosen
         # the memory the compiled device callback shares with this worker: rings, the dry
         # input's history (for underruns) and the counters
-        self.state = dc.CallbackState(dev_in=width if has_input else 0, dev_out=out_channels, in_width=width,
-                                   dry_channels=self.in_channels, in_cap=int(device_rate * 8),
-                                   out_cap=int(device_rate * 8) + self.prime, hist_cap=self.delay + (1 << 16),
-                                   delay=self.delay, fade=FADE)
+        self.state = dc.CallbackState(dev_in=self.width if has_input else 0, dev_out=out_channels,
+                                      in_width=self.width, dry_channels=self.in_channels,
+                                      in_cap=int(device_rate * 8), out_cap=int(device_rate * 8) + self.prime,
+                                      hist_cap=self.delay + (1 << 16), delay=self.delay, fade=FADE)
         self.in_ring, self.out_ring = self.state.in_ring, self.state.out_ring
         self.out_ring.write(np.zeros(self.prime, np.float32))
         self.dropped = 0  # styled samples the worker threw away, their slots filled with dry input already
@@ -123,8 +123,8 @@ class LiveRunner:
         through `dc.CALLBACK`)."""
         flags = dc.XRUN_FLAGS if status is not None and (status.input_overflow or status.output_underflow) else 0
         no = np.zeros((0, 1), np.float32)
-        dc.run_callback(self.state.h, self.state.f, no if indata is None else indata, no if outdata is None else outdata,
-                     frames, flags)
+        dc.run_callback(self.state.h, self.state.f, no if indata is None else indata,
+                        no if outdata is None else outdata, frames, flags)
 
     # ---------------------------------------------------------------- worker thread
     def _resample(self, rs, x: np.ndarray, *, last: bool = False) -> np.ndarray:
@@ -250,7 +250,6 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     # a take: the mic to a file, or --record beside the device; lined up with what was played
     take_path = args.output if output_is_file else getattr(args, "record", None)
     take = Take(take_path, engine, args.channels) if take_path and in_dev is not None else None
-    n_in = max(channels_in) + 1
 
     try:
         # the compiled callback (device_callback.CALLBACK) with the runner's shared memory as its
@@ -258,13 +257,13 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
         common = dict(samplerate=device_rate, dtype="float32", blocksize=blocksize, callback=dc.CALLBACK,
                       userdata=sd._ffi.cast("void *", runner.state.address))
         if in_dev is not None and out_dev is not None:
-            stream = sd._StreamBase("duplex", channels=(n_in, args.channels), device=(in_dev, out_dev), **common)
+            stream = sd._StreamBase("duplex", channels=(runner.width, args.channels), device=(in_dev, out_dev), **common)
             worker = threading.Thread(target=runner.work_from_ring, args=(runner.to_device, take), daemon=True)
         elif out_dev is not None:
             stream = sd._StreamBase("output", channels=args.channels, device=out_dev, **common)
             worker = threading.Thread(target=runner.work_from_file, args=(args.input,), daemon=True)
         else:
-            stream = sd._StreamBase("input", channels=n_in, device=in_dev, **common)
+            stream = sd._StreamBase("input", channels=runner.width, device=in_dev, **common)
             worker = threading.Thread(target=runner.work_from_ring, args=(lambda y: None, take), daemon=True)
     except sd.PortAudioError as exc:
         events.emit("error", message=str(exc))

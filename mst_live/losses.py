@@ -1,9 +1,10 @@
-"""Content and style terms; the style term never forms a C x C Gram of the input."""
+"""Content, pitch and style terms; the style term never forms a C x C Gram of the input."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -55,3 +56,38 @@ def content_loss(features: torch.Tensor, content_features: torch.Tensor, alpha: 
     """α·‖F(x) − F(c)‖²."""
     d = features - content_features
     return alpha * (d * d).sum()
+
+
+def chroma_filterbank(*, sample_rate: int, n_fft: int) -> np.ndarray:
+    """12 x (n_fft/2 + 1) weights from STFT bins to pitch classes, C first: librosa's
+    `filters.chroma` (A440, no octave weighting), which the tests check it against.
+
+    Each bin feeds the pitch classes near its own pitch through a Gaussian as wide as the bin
+    (at least a semitone), so the low bins, wider than a semitone, spread over several."""
+    n_bins = n_fft // 2 + 1
+    freqs = np.linspace(0, sample_rate, n_fft, endpoint=False)[1:]
+    semis = 12.0 * np.log2(freqs / (440.0 / 16.0))
+    semis = np.concatenate(([semis[0] - 18.0], semis))  # 0 Hz: 1.5 octaves below bin 1
+    width = np.concatenate((np.maximum(np.diff(semis), 1.0), [1.0]))
+    d = semis[None, :] - np.arange(12.0)[:, None]
+    d = np.remainder(d + 6.0 + 120.0, 12.0) - 6.0
+    w = np.exp(-0.5 * (2.0 * d / width[None, :]) ** 2)
+    w /= np.linalg.norm(w, axis=0, keepdims=True)
+    return np.ascontiguousarray(np.roll(w, -3, axis=0)[:, :n_bins])
+
+
+def pitch_classes(magnitude: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """Each frame's pitch-class profile (12 x T), scaled to unit length: a gain leaves it alone."""
+    c = bank @ magnitude
+    return c / (c.norm(dim=0, keepdim=True) + 1e-6)
+
+
+def pitch_loss(magnitude: torch.Tensor, target: torch.Tensor, bank: torch.Tensor, weight: float) -> torch.Tensor:
+    """β·Σ_t ‖p_t(x) − p_t(c)‖², p the unit pitch-class profile: keeps the notes that were played.
+
+    The style and content terms see the random features only, and those let the style's own
+    pitches in: on four real-music pairs the CQT chroma cosine to the input fell to 0.83 on one.
+    A gain or a change of timbre leaves the profile alone; moving energy to other notes does not.
+    """
+    d = pitch_classes(magnitude, bank) - target
+    return weight * (d * d).sum()

@@ -41,6 +41,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("mix", 0.0, 1.0, 1.0, "float", "dry/wet: 0 = the input, 1 = the styled signal"),
     Param("level", -60.0, 12.0, 0.0, "float", "output level in dB"),
     Param("content_weight", 0.0, 100.0, 1e-2, "float", "weight of the content term α", midi_curve="log"),
+    Param("pitch_weight", 0.0, 1e4, 1e3, "float", "weight of the pitch term: keeps the pitch classes of what is "
+          "played; 0 lets the style move them", midi_curve="log"),
     Param("morph", 0.0, 1.0, 0.0, "float", "blend toward --morph-preset: 0 = the preset, 1 = the morph preset"),
     Param("steps", 0, 200, 8, "int", "optimiser steps (loss evaluations) per block; live, fewer if the deadline needs it"),
     Param("max_change", 0.5, 48.0, 12.0, "float", "how far the optimiser may raise or lower any frequency band; "

@@ -6,6 +6,7 @@ import torch
 
 from mst_live import ParameterError, load_preset
 from mst_live.engine import StyleEngine
+from mst_live.losses import chroma_filterbank, pitch_classes
 from mst_live.params import LiveParams
 
 from .conftest import SR, harmonic_melody, melody, own_style_distance
@@ -267,3 +268,25 @@ def test_warm_up_times_the_optimiser_whatever_the_parameters(preset):
         assert eng._planned_cost() > 0 and eng.stats.eval_seconds > 0, start  # what deadlines plan with
         assert eng.params.as_dict() == before  # the performer's settings are untouched
         assert eng.stats.blocks == 0 and eng.stats.evaluations == 0  # and the stream starts afresh
+
+
+def test_the_pitch_term_keeps_the_notes_played(preset):
+    """With the pitch term the optimised block's pitch-class profile stays near the input's;
+    without it the style is free to move energy to other notes."""
+    s = preset.settings
+    x = harmonic_melody(1.0, seed=8)
+    frames = np.lib.stride_tricks.sliding_window_view(x, s.n_fft)[:: s.hop_length][:10]
+    spec = np.abs(np.fft.rfft(frames * np.hanning(s.n_fft), axis=1)).T.astype(np.float32)
+    content = torch.log1p(torch.from_numpy(spec))
+    bank = torch.from_numpy(chroma_filterbank(sample_rate=s.sample_rate, n_fft=s.n_fft)).float()
+    before = pitch_classes(torch.from_numpy(spec), bank)
+
+    def moved(weight: float) -> float:
+        eng = make(preset, params={"steps": 20, "pitch_weight": weight, "max_change": 24.0})
+        out, steps, _ = eng._optimise(content, eng.params.snapshot(), None)
+        assert steps > 0
+        return float(((pitch_classes(torch.expm1(out), bank) - before) ** 2).sum())
+
+    free, kept = moved(0.0), moved(1e4)
+    assert free > 1e-3  # the style does move the pitch classes when nothing holds them
+    assert kept < 0.5 * free

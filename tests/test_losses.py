@@ -1,6 +1,16 @@
+import numpy as np
+import pytest
 import torch
 
-from mst_live.losses import StyleTarget, content_loss, gram, style_loss
+from mst_live.losses import (
+    StyleTarget,
+    chroma_filterbank,
+    content_loss,
+    gram,
+    pitch_classes,
+    pitch_loss,
+    style_loss,
+)
 
 
 def test_low_rank_style_loss_equals_full_gram_formula_float64():
@@ -31,3 +41,29 @@ def test_style_loss_is_zero_at_its_own_gram():
     vals, vecs = torch.linalg.eigh(gram(f))
     target = StyleTarget.from_eig(vecs, vals.clamp(min=0), float((gram(f) ** 2).sum()))
     assert abs(float(style_loss(f, target))) < 1e-8 * float((gram(f) ** 2).sum())
+
+
+def test_chroma_filterbank_is_librosas():
+    librosa = pytest.importorskip("librosa")
+    ours = chroma_filterbank(sample_rate=22050, n_fft=2048)
+    theirs = librosa.filters.chroma(sr=22050, n_fft=2048, octwidth=None)
+    assert ours.shape == (12, 1025)
+    assert np.abs(ours - theirs).max() < 1e-6
+
+
+def test_pitch_loss_ignores_gain_and_sees_moved_notes():
+    bank = torch.from_numpy(chroma_filterbank(sample_rate=22050, n_fft=2048))
+    g = torch.Generator().manual_seed(3)
+    mag = torch.rand(1025, 12, generator=g, dtype=torch.float64) * 0.1
+    mag[40] += 50.0  # a strong partial near 430 Hz in every frame
+    target = pitch_classes(mag, bank)
+    assert float(pitch_loss(mag, target, bank, 1.0)) < 1e-20
+    assert float(pitch_loss(mag * 8.0, target, bank, 1.0)) < 1e-10  # a gain is not a new note
+    moved = mag.clone()
+    moved[40] -= 50.0
+    moved[45] += 50.0  # the partial moved by about a semitone
+    assert float(pitch_loss(moved, target, bank, 1.0)) > 0.5
+    # silence has no pitch and no infinite gradient
+    silent = torch.zeros(1025, 4, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(pitch_loss(silent, pitch_classes(mag[:, :4], bank), bank, 1.0), silent)
+    assert torch.isfinite(grad).all()

@@ -88,7 +88,8 @@ def test_cc_and_program_change_drive_a_running_mst_live(jack_server, midi_out, p
 
     a, b = presets
     content = melody(14.0, seed=21)
-    proc, log = start(jack_server, tmp_path, "--preset", f"{a},{b}", "--steps", "6")
+    # the style term alone (no pitch term): on a sine melody and a small network that is what shows
+    proc, log = start(jack_server, tmp_path, "--preset", f"{a},{b}", "--steps", "6", "--pitch-weight", "0")
     player = Player(jack_server, soxr.resample(content, SR, RATE).astype(np.float32))
     events = tmp_path / "events.jsonl"
     block_s = 16 * 128 / SR
@@ -156,7 +157,8 @@ def test_morph_cc_moves_the_output_toward_the_other_preset(jack_server, midi_out
 
     a, b = presets
     content = melody(12.0, seed=22)
-    proc, log = start(jack_server, tmp_path, "--preset", a, "--morph-preset", b, "--steps", "10", "--follow", "0")
+    proc, log = start(jack_server, tmp_path, "--preset", a, "--morph-preset", b, "--steps", "10", "--follow", "0",
+                      "--pitch-weight", "0")
     player = Player(jack_server, soxr.resample(content, SR, RATE).astype(np.float32))
     events = tmp_path / "events.jsonl"
     try:

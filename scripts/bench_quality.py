@@ -120,7 +120,7 @@ def baselines(x: np.ndarray, style: np.ndarray) -> list[tuple[str, np.ndarray]]:
     can come out far above full scale (a peak of 107, +40 dBFS, on one pair), which no file or
     device can play, so it is also shown through the engine's own peak limiter."""
     ms = qm.mean_spread_match(x, style)
-    limited = PeakLimiter(qm.SR).process(ms.astype(np.float32))
+    limited = PeakLimiter(qm.SR).process(ms)
     return [("level match", qm.level_match(x, style)), ("static EQ", qm.static_eq(x, style)),
             ("mean+spread", ms), ("mean+spread, limited", limited)]
 

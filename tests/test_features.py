@@ -79,12 +79,20 @@ def test_valid_conv_chunks_equal_whole(small):
 
 def test_features_and_their_gradient_are_the_plain_conv(small):
     """Whatever the column count (tile padding below 256 columns, a transposed weight copy for the
-    gradient), features and input gradient are those of torch's own conv1d."""
+    gradient), features and input gradient are those of torch's own conv1d.
+
+    Units whose pre-activation lies within rounding of the ReLU kink are left out of the
+    gradient check: the two products sum in different orders, so such a unit may fall on
+    either side of zero, and its whole filter's gradient flips (one of 150 k units did in CI)."""
     net = FeatureNet(small)
     w = torch.from_numpy(network_weights(small))
+    gen = torch.Generator().manual_seed(8)
     for frames in (small.width, small.width + 4, small.width + 15, small.width + 16, 300):
-        x = torch.rand(small.n_bins, frames, dtype=torch.float64).float()
-        target = torch.randn(small.n_filters, frames - small.width + 1)
+        x = torch.rand(small.n_bins, frames, dtype=torch.float64, generator=gen).float()
+        target = torch.randn(small.n_filters, frames - small.width + 1, generator=gen)
+        with torch.no_grad():
+            pre = torch.nn.functional.conv1d(x[None].double(), w[None].double()[0])[0]
+        target[pre.abs() < 1e-3] = 0.0
         a = x.clone().requires_grad_(True)
         fa = net(a)
         (fa * target).sum().backward()

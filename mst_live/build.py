@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .dsp.bin_match import BinStats
 from .dsp.stft import StreamingSTFT
 from .errors import AudioFileError, ParameterError, check_range
 from .features import FeatureNet, log_magnitude
@@ -97,17 +98,21 @@ def build_preset(
     total = float(sum(durations))
     net = FeatureNet(settings)
     acc = GramAccumulator(net)
+    bins = BinStats(settings.n_bins)
     done = 0.0
     sources = []
     for f in files:
         framer = StreamingSTFT(n_fft=settings.n_fft, hop_length=settings.hop_length)
         for block in iter_mono_blocks(f, settings.sample_rate):
-            spec = framer.push(block)
-            acc.add(log_magnitude(np.abs(spec)))
+            logmag = log_magnitude(np.abs(framer.push(block)))
+            acc.add(logmag)
+            bins.add(logmag)
             done += block.size / settings.sample_rate
             if progress:
                 progress(min(done, total), total)
-        acc.add(log_magnitude(np.abs(framer.flush())), final=True)
+        logmag = log_magnitude(np.abs(framer.flush()))
+        acc.add(logmag, final=True)
+        bins.add(logmag)
         sources.append((f.name, file_sha256(f)))
     if acc.n_frames == 0:
         raise AudioFileError(
@@ -123,5 +128,7 @@ def build_preset(
         gram_sq_norm=sq_norm,
         energy_kept=kept,
         n_frames=acc.n_frames,
+        bin_mean=bins.mean().astype(np.float32),
+        bin_std=bins.std().astype(np.float32),
         sources=sources,
     )

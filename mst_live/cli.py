@@ -105,6 +105,10 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                            help=f"{par.help} ({par.default:g}, range {par.lo:g}..{par.hi:g})")
     g.add_argument("--follow", type=float, default=1.0,
                    help="how far the output's dynamics follow the input's, 0..1 (1)")
+    g.add_argument("--phase", choices=("input", "rebuild"), default="input",
+                   help="input: the new magnitudes over the input's own phase, which keeps attacks and notes "
+                   "(input); rebuild: a phase rebuilt for them, which lets a style unlike the input (a pad, "
+                   "a drone) form its own sustained tones")
     g.add_argument("--latency", choices=("normal", "low"), default="normal",
                    help=f"normal: full-size analysis in {MODES['normal'].block_frames}-frame blocks, under 500 ms in to out; "
                    f"low: a 512-point analysis and smaller network in {MODES['low'].block_frames}-frame blocks, under "
@@ -348,7 +352,7 @@ def _engine_from_args(args: argparse.Namespace):
     block_frames = mode.block_frames if args.block_frames is None else args.block_frames
     return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=block_frames,
                        overlap_frames=mode.overlap_frames, look_ahead=mode.look_ahead, follow=args.follow,
-                       device=args.live_device, precision=args.precision, params=params)
+                       phase=args.phase, device=args.live_device, precision=args.precision, params=params)
 
 
 def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:

@@ -36,7 +36,8 @@ class Param:
 
 
 PARAMS: dict[str, Param] = {p.name: p for p in (
-    Param("style_weight", 0.0, 100.0, 1.0, "float", "weight of the style term; 0 gives the input alone, rebuilt exactly",
+    Param("style_weight", 0.0, 100.0, 1.0, "float", "weight of the style term (below 1 it also fades the first stage); "
+          "0 gives the input alone, rebuilt exactly",
           midi_curve="log"),
     Param("mix", 0.0, 1.0, 1.0, "float", "dry/wet: 0 = the input, 1 = the styled signal"),
     Param("level", -60.0, 12.0, 0.0, "float", "output level in dB"),
@@ -45,7 +46,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "played; 0 lets the style move them", midi_curve="log"),
     Param("morph", 0.0, 1.0, 0.0, "float", "blend toward --morph-preset: 0 = the preset, 1 = the morph preset"),
     Param("steps", 0, 200, 8, "int", "optimiser steps (loss evaluations) per block; live, fewer if the deadline needs it"),
-    Param("max_change", 0.5, 48.0, 12.0, "float", "how far the optimiser may raise or lower any frequency band; "
+    Param("max_change", 0.5, 48.0, 12.0, "float", "how far the first stage may raise or lower any frequency band, "
+          "and the optimiser then move it again; "
           "less is cleaner, more moves more style"),
     Param("bypass", 0, 1, 0, "flag", "the input passes through, delayed by the latency (glides, no click)", learn=False),
     Param("style_index", 0, 127, 0, "int", "which of the presets given is the style (program change selects it)",

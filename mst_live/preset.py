@@ -1,4 +1,5 @@
-"""Preset files: the low-rank style Gram plus everything needed to check it fits the network.
+"""Preset files: the low-rank style Gram, each bin's log-magnitude mean and spread, and
+everything needed to check they fit the network.
 
 A preset is untrusted input. It is an .npz read with pickling disabled, and every key,
 dtype, shape and value is checked before use; any problem is a PresetError naming the file.
@@ -19,7 +20,7 @@ from .errors import MstError, ParameterError, PresetError
 from .losses import StyleTarget
 from .settings import Settings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added bin_mean and bin_std (the engine's first stage needs them)
 MAX_UNPACKED_BYTES = 512 << 20
 
 # key -> (dtype kind, ndim); shapes are checked against the settings below.
@@ -32,6 +33,8 @@ _SCHEMA = {
     "gram_sq_norm": ("f8", 0),
     "energy_kept": ("f8", 0),
     "n_frames": ("i", 0),
+    "bin_mean": ("f4", 1),
+    "bin_std": ("f4", 1),
     "source_names": ("U", 1),
     "source_sha256": ("U", 1),
 }
@@ -44,7 +47,8 @@ SHIPPED_DIRS = (
 
 @dataclass
 class Preset:
-    """A style: top eigenvectors (float16) and eigenvalues of its feature Gram, and provenance."""
+    """A style: top eigenvectors (float16) and eigenvalues of its feature Gram, the mean and
+    spread over time of each bin's log-magnitude, and provenance."""
 
     settings: Settings
     weights_checksum: str
@@ -53,6 +57,8 @@ class Preset:
     gram_sq_norm: float
     energy_kept: float
     n_frames: int
+    bin_mean: np.ndarray
+    bin_std: np.ndarray
     sources: list[tuple[str, str]] = field(default_factory=list)
     path: Path | None = None
 
@@ -104,6 +110,8 @@ class Preset:
             "gram_sq_norm": np.float64(self.gram_sq_norm),
             "energy_kept": np.float64(self.energy_kept),
             "n_frames": np.int64(self.n_frames),
+            "bin_mean": self.bin_mean.astype(np.float32),
+            "bin_std": self.bin_std.astype(np.float32),
             "source_names": np.array(names, dtype=str) if names else np.zeros(0, dtype="<U1"),
             "source_sha256": np.array(hashes, dtype=str) if hashes else np.zeros(0, dtype="<U1"),
         }
@@ -124,6 +132,8 @@ class Preset:
             f"style Gram    rank {self.rank} of {self.settings.n_filters}, keeps {100 * self.energy_kept:.4f} % "
             f"of its energy, ||G||^2 = {self.gram_sq_norm:.6g}",
             f"top eigenvalues {', '.join(f'{v:.4g}' for v in self.eigenvalues[:5])}",
+            f"bins          log-magnitude mean {float(self.bin_mean.mean()):.3g} and spread "
+            f"{float(self.bin_std.mean()):.3g} on average over {self.bin_mean.size} bins",
             f"built from    {self.n_frames} feature frames "
             f"({self.n_frames * self.settings.hop_length / self.settings.sample_rate:.1f} s) in "
             f"{len(self.sources)} file(s):",
@@ -154,6 +164,11 @@ def _check_array(where: str, key: str, arr: object) -> None:
         raise PresetError(f"{where}: '{key}' contains NaN or infinite values")
 
 
+def _old_version(where: str, version: int, name: str) -> PresetError:
+    return PresetError(f"{where}: format version {version}, this mst-live reads version {FORMAT_VERSION}; rebuild it "
+                       f"from its style tracks with `mst-live preset build TRACKS... --output {name}`")
+
+
 def load_preset(path: str | os.PathLike) -> Preset:
     """Load and validate a preset file without ever unpickling anything."""
     p = Path(path)
@@ -170,6 +185,11 @@ def load_preset(path: str | os.PathLike) -> Preset:
             members = {i.filename for i in zf.infolist()}
         if unpacked > MAX_UNPACKED_BYTES:
             raise PresetError(f"{where}: unpacks to {unpacked >> 20} MiB, more than any preset needs")
+        if "format_version.npy" in members:  # an older format names itself before any other complaint
+            with np.load(p, allow_pickle=False) as npz:
+                version = npz["format_version"]
+            if version.dtype.kind == "i" and version.ndim == 0 and int(version) != FORMAT_VERSION:
+                raise _old_version(where, int(version), p.name)
         expected = {k + ".npy" for k in _SCHEMA}
         missing = sorted(k[:-4] for k in expected - members)
         unknown = sorted(members - expected)
@@ -194,7 +214,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         _check_array(where, key, arr)
     version = int(_scalar(arrays, "format_version"))
     if version != FORMAT_VERSION:
-        raise PresetError(f"{where}: format version {version}, this mst-live reads version {FORMAT_VERSION}")
+        raise _old_version(where, version, p.name)
     try:
         settings = Settings.from_dict(json.loads(str(_scalar(arrays, "settings_json"))))
     except json.JSONDecodeError as exc:
@@ -226,6 +246,11 @@ def load_preset(path: str | os.PathLike) -> Preset:
     n_frames = int(_scalar(arrays, "n_frames"))
     if n_frames < 1:
         raise PresetError(f"{where}: n_frames={n_frames} must be positive")
+    for key in ("bin_mean", "bin_std"):
+        if arrays[key].shape != (settings.n_bins,):
+            raise PresetError(f"{where}: {key} has shape {arrays[key].shape}, expected ({settings.n_bins},)")
+        if np.any(arrays[key] < 0):
+            raise PresetError(f"{where}: {key} is negative, which no log1p magnitude can be")
     return Preset(
         settings=settings,
         weights_checksum=checksum,
@@ -234,6 +259,8 @@ def load_preset(path: str | os.PathLike) -> Preset:
         gram_sq_norm=sq_norm,
         energy_kept=energy,
         n_frames=n_frames,
+        bin_mean=arrays["bin_mean"],
+        bin_std=arrays["bin_std"],
         sources=[(str(a), str(b)) for a, b in zip(names.tolist(), hashes.tolist(), strict=True)],
         path=p,
     )

@@ -175,14 +175,16 @@ def test_no_hiss_where_the_input_is_silent(preset):
     eng = make(preset, params={"steps": 20})
     y = run(eng, x, [1000])[eng.latency :][: x.size]
 
-    def high_share_db(a: np.ndarray) -> float:
+    def high_db(a: np.ndarray) -> float:
         spec = np.abs(np.fft.rfft(a * np.hanning(a.size))) ** 2  # windowed: the cut ends are no click
-        hi = np.fft.rfftfreq(a.size, 1 / SR) > 6000
-        return 10 * np.log10(spec[hi].sum() / spec.sum() + 1e-30)
+        return 10 * np.log10(spec[np.fft.rfftfreq(a.size, 1 / SR) > 6000].sum() + 1e-30)
 
-    # the melody's note ends leave a faint broadband trace there, which a bin may raise by up to
-    # max_change (12 dB); the old additive steps put 39 dB on it
-    assert high_share_db(y) < high_share_db(x) + 12.0
+    # the melody's note ends leave a faint broadband trace there, which the first stage may raise
+    # by max_change (12 dB) and the optimiser by as much again; 1 dB for the overlap-add of
+    # changed frames. The old additive steps put 39 dB on it. (The band's share of the whole
+    # rises more: the first stage also lowers the melody's own bins toward this style's level.)
+    assert high_db(y) < high_db(x) + 2 * 12.0 + 1.0
+    assert high_db(y) > high_db(x) + 3.0  # and the style does raise it
 
 
 def test_each_bin_moves_at_most_max_change(preset):
@@ -293,3 +295,32 @@ def test_the_pitch_term_keeps_the_notes_played(preset):
     free, kept = moved(0.0), moved(1e4)
     assert free > 1e-3  # the style does move the pitch classes when nothing holds them
     assert kept < 0.5 * free
+
+
+def test_the_first_stage_moves_each_bin_toward_the_selected_style(preset):
+    """With no optimiser steps the first stage alone acts: after a few seconds of input, each
+    bin's mean log-magnitude is nearer the selected preset's than the input's was, and program
+    change (style_index) switches to the other preset's statistics. The input's own phase is
+    kept, so nothing else changes the magnitudes on the way out."""
+    import dataclasses
+
+    louder = dataclasses.replace(preset, bin_mean=preset.bin_mean + 0.3, path=None)
+    x = harmonic_melody(6.0, seed=9)
+    s = preset.settings
+
+    def bin_means(y: np.ndarray) -> np.ndarray:
+        return np.log1p(np.abs(stft(y, n_fft=s.n_fft, hop_length=s.hop_length)))[:, -100:].mean(axis=1)
+
+    got = {}
+    for index in (0, 1):
+        eng = make(preset, styles=[louder], params={"steps": 0, "style_index": index})
+        got[index] = bin_means(run(eng, x, [1000])[eng.latency :][: x.size])
+    m_in = bin_means(x)
+    # in the bins the melody fills (where raising by at most max_change is not what limits it;
+    # measured: 0.41 -> 0.16, and 0.22 -> 0.18 over all bins)
+    played = m_in > 0.3
+    assert played.sum() > 10
+    assert np.abs(got[0] - preset.bin_mean)[played].mean() < 0.6 * np.abs(m_in - preset.bin_mean)[played].mean()
+    assert np.abs(got[0] - preset.bin_mean).mean() < np.abs(m_in - preset.bin_mean).mean()
+    assert np.abs(got[1] - louder.bin_mean).mean() < np.abs(got[0] - louder.bin_mean).mean()
+    assert got[1][played].mean() > got[0][played].mean() + 0.1

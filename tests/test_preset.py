@@ -27,6 +27,7 @@ def test_round_trip(small_preset_path, small):
     q = load_preset(again)
     assert np.array_equal(q.basis, p.basis) and np.array_equal(q.eigenvalues, p.eigenvalues)
     assert q.gram_sq_norm == p.gram_sq_norm and q.sources == p.sources
+    assert np.array_equal(q.bin_mean, p.bin_mean) and np.array_equal(q.bin_std, p.bin_std)
     text = q.describe()
     assert "rank" in text and small.describe() in text and p.sources[0][1] in text
 
@@ -78,6 +79,15 @@ def test_chunked_build_equals_whole_build(audio_dir, small):
     assert np.allclose(one.gram().numpy(), many.gram().numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_built_bin_statistics_are_those_of_the_style(audio_dir, small):
+    y = sf.read(audio_dir / "style.flac", dtype="float32")[0]
+    logmag = np.log1p(np.abs(stft(y, n_fft=small.n_fft, hop_length=small.hop_length)))
+    p = build_preset([audio_dir / "style.flac"], settings=small)
+    assert p.bin_mean.shape == p.bin_std.shape == (small.n_bins,)
+    assert np.allclose(p.bin_mean, logmag.mean(axis=1), atol=1e-4)
+    assert np.allclose(p.bin_std, logmag.std(axis=1), atol=1e-4)
+
+
 def test_build_takes_folders_and_other_rates(audio_dir, small):
     p = build_preset([audio_dir], settings=small)
     names = [n for n, _ in p.sources]
@@ -118,6 +128,24 @@ def test_bad_presets_are_refused(kind, small_preset_path, tmp_path):
     bad = BAD[kind](small_preset_path, tmp_path / f"{kind.replace(' ', '_')}.npz")
     with pytest.raises(PresetError, match=str(bad.name).replace(".", r"\.")):
         load_preset(bad)
+
+
+def test_an_older_format_is_refused_with_how_to_rebuild_it(small_preset_path, tmp_path):
+    """A version-1 preset (before the per-bin statistics) names its version and the command that
+    rebuilds it, not the keys it lacks."""
+    old = _rewrite(small_preset_path, tmp_path / "old.npz", format_version=np.int64(1), bin_mean=None, bin_std=None)
+    with pytest.raises(PresetError, match=r"old\.npz: format version 1, .*mst-live preset build .*--output old\.npz"):
+        load_preset(old)
+
+
+def test_bad_bin_statistics_are_refused(small_preset_path, tmp_path):
+    n = load_preset(small_preset_path).bin_mean.size
+    short = _rewrite(small_preset_path, tmp_path / "short.npz", bin_std=np.ones(n - 1, np.float32))
+    with pytest.raises(PresetError, match=r"short\.npz: bin_std has shape"):
+        load_preset(short)
+    neg = _rewrite(small_preset_path, tmp_path / "neg.npz", bin_mean=-np.ones(n, np.float32))
+    with pytest.raises(PresetError, match=r"neg\.npz: bin_mean is negative"):
+        load_preset(neg)
 
 
 def test_truncated_and_garbage_files_are_refused(small_preset_path, tmp_path):

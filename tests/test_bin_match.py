@@ -1,0 +1,69 @@
+"""The engine's first stage: each bin's level and spread moved to the style's, within limits."""
+
+import numpy as np
+import pytest
+
+from mst_live import ParameterError
+from mst_live.dsp.bin_match import BinMatcher, BinStats
+
+
+def test_running_statistics_equal_the_direct_ones_prior_included():
+    rng = np.random.default_rng(0)
+    prior = rng.uniform(0, 2, (5, 40))
+    data = rng.uniform(0, 3, (5, 77))
+    st = BinStats.seeded(prior.mean(axis=1), prior.std(axis=1), prior.shape[1])
+    for i in range(0, data.shape[1], 10):
+        st.add(data[:, i : i + 10])
+    both = np.concatenate([prior, data], axis=1)
+    assert np.allclose(st.mean(), both.mean(axis=1)) and np.allclose(st.std(), both.std(axis=1))
+
+
+def test_the_input_ends_with_the_style_mean_and_spread():
+    """After a long input, the matched frames have the style's per-bin mean and spread (where the
+    limits do not bind: spread ratio within 2, nothing raised more than 12 dB)."""
+    rng = np.random.default_rng(1)
+    bins, n = 6, 20000
+    x = rng.normal(2.0, 0.5, (bins, n)).clip(0)
+    style_mean, style_std = np.full(bins, 2.6), np.linspace(0.3, 0.9, bins)
+    m = BinMatcher(np.full(bins, 1.0), np.full(bins, 1.0), prior_frames=10)
+    m.learn(x)
+    y = m(x, style_mean, style_std)
+    assert np.allclose(y.mean(axis=1), style_mean, atol=0.02)
+    assert np.allclose(y.std(axis=1), style_std, atol=0.02)
+
+
+def test_limits_on_spread_and_change():
+    rng = np.random.default_rng(2)
+    x = rng.normal(1.0, 0.05, (4, 5000)).clip(0)  # almost no spread
+    m = BinMatcher(np.ones(4), np.ones(4), prior_frames=1, max_ratio=2.0)
+    m.learn(x)
+    wide = m(x, x.mean(axis=1), np.full(4, 2.0))  # the style far wider
+    assert np.allclose(wide.std(axis=1), 2.0 * x.std(axis=1), rtol=0.02)  # the spread at most doubled
+    loud = m(x, np.full(4, 6.0), x.std(axis=1), max_change_db=12.0)  # the style far louder
+    gain = np.expm1(loud) / np.expm1(x)
+    assert gain.max() <= 10 ** (12 / 20) * (1 + 1e-5) and gain.max() > 10 ** (11 / 20)
+    flat = m(x, x.mean(axis=1), np.full(4, 1e-4))  # a style with no spread: a drone
+    assert np.allclose(flat.std(axis=1), 0.5 * x.std(axis=1), rtol=0.02)  # the spread at most halved
+    quiet = m(x, np.zeros(4), x.std(axis=1), max_change_db=12.0)  # the style far quieter
+    assert (np.expm1(quiet) / np.expm1(x)).min() >= 10 ** (-12 / 20) * (1 - 1e-5)
+
+
+def test_amount_zero_is_the_input_and_a_fresh_stream_is_barely_moved():
+    rng = np.random.default_rng(3)
+    mean, std = np.linspace(0.5, 2.0, 8), np.full(8, 0.6)
+    m = BinMatcher(mean, std)
+    x = rng.normal(1.5, 0.6, (8, 8)).clip(0).astype(np.float32)
+    assert np.array_equal(m(x, mean, std, amount=0.0), x)
+    # nothing heard yet: the input is taken to have the style's statistics, so the map is the identity
+    assert np.allclose(m(x, mean, std), np.maximum(x, 0), atol=1e-5)
+    m.learn(rng.normal(3.0, 0.6, (8, 5000)))
+    assert not np.allclose(m(x, mean, std), x, atol=0.1)
+    m.reset()
+    assert np.allclose(m(x, mean, std), x, atol=1e-5)
+
+
+def test_bad_statistics_are_refused():
+    with pytest.raises(ParameterError, match="shapes"):
+        BinMatcher(np.ones(4), np.ones(5))
+    with pytest.raises(ParameterError, match="max_ratio"):
+        BinMatcher(np.ones(4), np.ones(4), max_ratio=0.5)

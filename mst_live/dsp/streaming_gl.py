@@ -232,8 +232,9 @@ class StreamingGriffinLim:
                 unit = ph / np.maximum(np.abs(ph), 1e-30)
                 unit[np.abs(ph) <= 1e-30] = 1.0
                 self._spec[j] = unit * self._mags[j]
-            _iterate(self._spec, self._mags, self._prev, self._frozen, self._count, self._acc, self._norm, self._win,
-                     self.hop_length, keep, self.n_iter, beta)
+            if not self._frozen[: self._count].all():  # with every frame held fixed there is nothing to refine
+                _iterate(self._spec, self._mags, self._prev, self._frozen, self._count, self._acc, self._norm,
+                         self._win, self.hop_length, keep, self.n_iter, beta)
             if self._count == self.look_ahead + 1:
                 n_out = _commit(self._spec, self._mags, self._prev, self._frozen, self._count, self._acc, self._norm,
                                 self._win, self.hop_length, out, n_out)

@@ -73,7 +73,8 @@ class StyleEngine:
     Parameters may change between any two calls through ``engine.params`` (thread-safe). With
     ``deadline`` given to `process`, the optimiser stops in time (fewer steps, then none);
     without it, every block gets exactly ``params.steps`` evaluations, so a file renders the
-    same every time.
+    same every time. ``match=False`` leaves out the first stage (the per-bin mean and spread
+    match); ``phase="rebuild"`` rebuilds the phase instead of keeping the input's.
     """
 
     def __init__(

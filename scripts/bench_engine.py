@@ -70,8 +70,9 @@ def main() -> None:
         f"`scripts/bench_engine.py` on {machine()}. Content: `{CONTENT_TRACK}` from 20 s; style: 60 s of "
         f"`{STYLE_TRACK}` (the preset built from it). Defaults: {s.describe()}, {block}-frame blocks, "
         f"{eng.overlap_frames} overlap frame(s), {eng.params.snapshot().steps} optimiser steps per block, bfloat16 network "
-        f"arithmetic, {eng.memory_frames} frames of style memory, {eng._phase.n_iter} Griffin-Lim passes with a "
-        f"{la}-frame look-ahead. Load = wall time / audio time "
+        f"arithmetic, {eng.memory_frames} frames of style memory, the first stage (each bin's mean and spread "
+        f"moved to the style's), the input's own phase under the new magnitudes ({la}-frame look-ahead kept "
+        f"for `--phase rebuild`). Load = wall time / audio time "
         "(below 1 is faster than real time); the engine rows time the whole process, with start-up "
         "(imports, weights, numba cache) included.",
         "",

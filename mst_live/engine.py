@@ -271,7 +271,7 @@ class StyleEngine:
             x = content
             if p.steps > 0:
                 x, steps, features = self._optimise(content, p, deadline, commit=commit,
-                                                    raw=torch.from_numpy(mag).to(self.device))
+                                                    played=torch.from_numpy(mag).to(self.device))
             if steps == 0:
                 self.stats.dry_blocks += 1
             exact = steps == 0 or self.phase == "input"
@@ -297,7 +297,7 @@ class StyleEngine:
     def _matched(self, raw: np.ndarray, p: ParamValues) -> np.ndarray:
         """The first stage toward the selected style (morphed), as far as the style weight goes
         up to 1: a knob turned down from 1 fades the stage too."""
-        st = self.presets[min(p.style_index, len(self.presets) - 1)]
+        st = self.presets[self._selected(p)]
         mean, std = st.bin_mean, st.bin_std
         if self.morph_preset is not None and p.morph > 0:
             m = p.morph
@@ -317,17 +317,24 @@ class StyleEngine:
         slow = max(1.0, self._last_eval / typical_eval) if typical_eval > 0 else 1.0
         return (slow + 1.0) * (typical_eval + typical_post)
 
+    def _selected(self, p: ParamValues) -> int:
+        """The index of the preset program change selected (the last one if past the end)."""
+        return min(p.style_index, len(self.presets) - 1)
+
     def target(self, p: ParamValues):
         """The style target for these parameter values: the selected preset, morphed."""
-        i = min(p.style_index, len(self._targets) - 1)
+        i = self._selected(p)
         t = self._targets[i]
         if self._morph is not None and p.morph > 0:
             t = t.blend(self._morph, p.morph, self._cross[i])
         return t
 
     def _optimise(self, content: torch.Tensor, p: ParamValues, deadline: float | None, *,
-                  commit: int | None = None, raw: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor | None]:
-        """The optimised block, the evaluations spent, and the features of the block returned."""
+                  commit: int | None = None, played: torch.Tensor | None = None,
+                  ) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+        """The optimised block, the evaluations spent, and the features of the block returned.
+        ``played``: the input's own magnitudes, whose pitch classes the pitch term holds (``content``
+        is the first stage's result); by default, those of ``content``."""
         net, target = self.net, self.target(p)
         mem = self._memory
         pad = net.context
@@ -350,7 +357,7 @@ class StyleEngine:
         mag = torch.expm1(content)
         bound = p.max_change / 20.0 * math.log(10.0)  # dB as nats of magnitude
         beta, bank = p.pitch_weight, self._pitch_bank
-        pitch_target = pitch_classes(mag if raw is None else raw, bank) if beta > 0 else None
+        pitch_target = pitch_classes(mag if played is None else played, bank) if beta > 0 else None
         def shaped(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             """x for the variables v, and dx/dv."""
             th = torch.tanh(v)

@@ -185,11 +185,15 @@ def load_preset(path: str | os.PathLike) -> Preset:
             members = {i.filename for i in zf.infolist()}
         if unpacked > MAX_UNPACKED_BYTES:
             raise PresetError(f"{where}: unpacks to {unpacked >> 20} MiB, more than any preset needs")
-        if "format_version.npy" in members:  # an older format names itself before any other complaint
-            with np.load(p, allow_pickle=False) as npz:
-                version = npz["format_version"]
-            if version.dtype.kind == "i" and version.ndim == 0 and int(version) != FORMAT_VERSION:
-                raise _old_version(where, int(version), p.name)
+        arrays: dict[str, np.ndarray] = {}
+        with np.load(p, allow_pickle=False) as npz:
+            for key in _SCHEMA:
+                if key + ".npy" in members:
+                    arrays[key] = npz[key]
+        # another format version names itself before any complaint about its keys
+        version = arrays.get("format_version")
+        if version is not None and version.dtype.kind == "i" and version.ndim == 0 and int(version) != FORMAT_VERSION:
+            raise _old_version(where, int(version), p.name)
         expected = {k + ".npy" for k in _SCHEMA}
         missing = sorted(k[:-4] for k in expected - members)
         unknown = sorted(members - expected)
@@ -197,10 +201,6 @@ def load_preset(path: str | os.PathLike) -> Preset:
             raise PresetError(f"{where}: missing key(s) {', '.join(missing)}")
         if unknown:
             raise PresetError(f"{where}: unexpected entries {', '.join(unknown)}")
-        arrays: dict[str, np.ndarray] = {}
-        with np.load(p, allow_pickle=False) as npz:
-            for key in _SCHEMA:
-                arrays[key] = npz[key]
     except MstError:
         raise
     except ValueError as exc:
@@ -212,9 +212,6 @@ def load_preset(path: str | os.PathLike) -> Preset:
 
     for key, arr in arrays.items():
         _check_array(where, key, arr)
-    version = int(_scalar(arrays, "format_version"))
-    if version != FORMAT_VERSION:
-        raise _old_version(where, version, p.name)
     try:
         settings = Settings.from_dict(json.loads(str(_scalar(arrays, "settings_json"))))
     except json.JSONDecodeError as exc:

@@ -50,6 +50,14 @@ from .preset import Preset
 # the optimiser's variables instead of the gains left bands stuck at the bound (tanh saturated).
 WARM_START = 0.7
 
+# The block's last frame is repeated on the right for the loss (see `_optimise`): at least this
+# many times, and as many more as fill the network's tile, never beyond its context. All 10 (the
+# context) made 19 feature columns at the defaults, which the network pads to 32; 7 make 16. On
+# four real-music pairs that left the quality measures where they were (held-out Gram gap
+# 0.52/0.27/0.82/0.57 against 0.52/0.27/0.83/0.51, flutter 1.43/1.36/1.14/1.22 against
+# 1.51/1.32/1.22/1.19) and rendered 1.60x real time instead of 1.10x.
+LOSS_PAD = 6
+
 
 @dataclass
 class EngineStats:
@@ -337,7 +345,7 @@ class StyleEngine:
         is the first stage's result); by default, those of ``content``."""
         net, target = self.net, self.target(p)
         mem = self._memory
-        pad = net.context
+        pad = net.tile_padding(content.shape[1], at_least=LOSS_PAD)
         tm = mem.shape[1]
         with torch.no_grad():
             fc = net(torch.cat([self._ctx_in, content, content[:, -1:].expand(-1, pad)], dim=1))

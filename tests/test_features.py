@@ -5,7 +5,15 @@ import numpy as np
 import torch
 
 from mst_live import Settings
-from mst_live.features import FeatureNet, _log_unit, network_weights, seeded_normal, weights_checksum
+from mst_live.features import (
+    TILE,
+    FeatureNet,
+    _log_unit,
+    _log_unit_scalar,
+    network_weights,
+    seeded_normal,
+    weights_checksum,
+)
 
 
 def test_weights_are_deterministic_and_have_the_documented_scale(small):
@@ -64,6 +72,24 @@ def test_normal_generator_statistics():
 def test_portable_log_matches_libm():
     s = np.random.default_rng(0).random(100_000) * (1 - 1e-12) + 1e-300
     assert np.max(np.abs(_log_unit(s) - np.log(s)) / np.abs(np.log(s))) < 1e-14
+
+
+def test_compiled_log_gives_the_same_bits_as_the_array_one():
+    s = np.random.default_rng(3).uniform(1e-300, 1.0, 20_000)
+    s[:4] = [0.5, 0.7071067811865476, 1e-300, 0.9999999999999999]
+    scalar = np.array([_log_unit_scalar(v) for v in s])
+    assert np.array_equal(scalar, _log_unit(s))
+
+
+def test_tile_padding_fills_the_tile_within_the_context():
+    net = FeatureNet(Settings())  # width 11: a context of 10 frames
+    for frames in range(1, 40):
+        pad = net.tile_padding(frames, at_least=6)
+        assert 6 <= pad <= net.context
+        # as many as fill the tile the columns need anyway, unless the context is the limit
+        assert (frames + pad) % TILE == 0 or pad == net.context
+    assert net.tile_padding(9, at_least=6) == 7  # the normal latency mode's 8 + 1 frames: 16 columns
+    assert net.tile_padding(9, at_least=0) == 7 and net.tile_padding(16, at_least=0) == 0
 
 
 def test_valid_conv_chunks_equal_whole(small):

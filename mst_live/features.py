@@ -24,6 +24,11 @@ _ULP53 = 2.0**-53
 TILE, TILE_LIMIT = 16, 256
 
 
+def _tiled(columns: int) -> int:
+    """The columns the network computes for ``columns`` feature columns: short blocks whole tiles."""
+    return columns + (-columns) % TILE if columns < TILE_LIMIT else columns
+
+
 @numba.njit(cache=True, nogil=True)
 def _log_unit(s: float) -> float:
     """Natural log of a value in (0, 1) using only correctly rounded IEEE operations.
@@ -79,14 +84,15 @@ def seeded_normal(n: int, seed: int) -> np.ndarray:
     out = np.empty(n, dtype=np.float64)
     filled = 0
     words = 2 * min(1 << 22, max(1024, int(n * 0.66) + 64))  # 0.785 of the pairs are kept
-    # the next raw words are drawn on a second thread while this one maps the last ones
+    # the next raw words are drawn on a second thread while this one maps the last ones, unless
+    # these will almost surely finish the job (a chunk gives 0.785 values per word); the stream
+    # is read in the same order either way
     with ThreadPoolExecutor(1) as pool:
-        ahead = pool.submit(bitgen.random_raw, words)
+        ahead = None
         while filled < n:
-            raw = ahead.result()
-            ahead = pool.submit(bitgen.random_raw, words)
+            raw = ahead.result() if ahead is not None else bitgen.random_raw(words)
+            ahead = pool.submit(bitgen.random_raw, words) if n - filled > 0.75 * words else None
             filled = _polar(raw, out, filled)
-        ahead.result()
     return out
 
 
@@ -151,8 +157,7 @@ class FeatureNet:
         """How many frames to append to ``frames`` (after the left context) so that the feature
         columns fill whole tiles: at least ``at_least``, more where the tile has room, at most
         the context. The appended frames cost nothing where the tile would be padded anyway."""
-        t = frames + at_least
-        return max(0, min(self.context, t + (-t) % TILE - frames))
+        return max(0, min(self.context, _tiled(frames + at_least) - frames))
 
     def __call__(self, logmag: torch.Tensor) -> torch.Tensor:
         """Features (n_filters, T - width + 1), float32, of a log spectrogram (n_bins, T)."""
@@ -162,8 +167,8 @@ class FeatureNet:
         if t <= 0:
             return torch.zeros(self.settings.n_filters, 0, device=self.device)
         cols = x.unfold(1, k, 1).permute(2, 0, 1).reshape(k * x.shape[0], t)
-        if t < TILE_LIMIT and t % TILE:  # zero columns up to a whole tile, cut off again below
-            cols = torch.nn.functional.pad(cols, (0, TILE - t % TILE))
+        if _tiled(t) > t:  # zero columns up to a whole tile, cut off again below
+            cols = torch.nn.functional.pad(cols, (0, _tiled(t) - t))
         if not cols.requires_grad:
             return torch.relu(self.matrix @ cols)[:, :t].float()
         if self._matrix_t is None:

@@ -58,6 +58,7 @@ WARM_START = 0.7
 # 1.51/1.32/1.22/1.19), cost one pair a little of its onsets (correlation with the input's 0.893
 # against 0.903; the others 0.97/0.95/0.99 against 0.96/0.96/0.99) and rendered 1.60x real time
 # instead of 1.10x, which live gives to the optimiser (3.8 steps per block through JACK, was 1.2).
+# 7-frame blocks (7 + 1 frames, 8 repeats: the same 16 columns) won those onsets back (latency.py).
 LOSS_PAD = 6
 
 

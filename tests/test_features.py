@@ -81,7 +81,8 @@ def test_tile_padding_fills_the_tile_within_the_context():
         assert 6 <= pad <= net.context
         # as many as fill the tile the columns need anyway, unless the context is the limit
         assert (frames + pad) % TILE == 0 or pad == net.context
-    assert net.tile_padding(9, at_least=6) == 7  # the normal latency mode's 8 + 1 frames: 16 columns
+    assert net.tile_padding(8, at_least=6) == 8  # the normal latency mode's 7 + 1 frames: 16 columns
+    assert net.tile_padding(9, at_least=6) == 7
     assert net.tile_padding(9, at_least=0) == 7 and net.tile_padding(16, at_least=0) == 0
 
 

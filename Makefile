@@ -40,6 +40,7 @@ bench: bench-deps
 	$(BIN)/python scripts/bench_live.py
 	$(BIN)/python scripts/bench_memory.py
 	$(BIN)/python scripts/bench_quality.py
+	$(BIN)/python scripts/bench_style_gap.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -153,6 +153,12 @@ class StyleEngine:
         self.reset()
 
     # ----------------------------------------------------------------- plugin interface
+    @property
+    def matcher(self) -> BinMatcher | None:
+        """The first stage (None with ``match=False``). Its prior is what the input is taken to
+        be before any of it is heard; `reset` seeds the running statistics from it again."""
+        return self._matcher
+
     def reset(self) -> None:
         """Forget all audio: the next call starts a new stream (parameters are kept)."""
         s = self.settings

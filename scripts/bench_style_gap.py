@@ -25,6 +25,7 @@ import quality_measures as qm
 from benchmd import machine, write_section
 
 from mst_live import FeatureNet, Settings, build_preset
+from mst_live.dsp.bin_match import BinStats
 from mst_live.dsp.limiter import PeakLimiter
 from mst_live.dsp.stft import stft
 from mst_live.engine import StyleEngine
@@ -32,21 +33,23 @@ from mst_live.io.files import read_mono
 from mst_live.params import PARAMS, LiveParams
 
 WARM = 30.0  # seconds of the same piece heard before the clip, for the warmed row
-OPEN = {"max_change": 48.0}  # the largest move LiveParams allows
+OPEN_CHANGE = PARAMS["max_change"].hi  # the largest move LiveParams allows
 OPEN_RATIO = 100.0
 
 
 def clip_stats(x: np.ndarray, s: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Each bin's log-magnitude mean and spread over the whole clip: what only hindsight knows."""
     lx = np.log1p(np.abs(stft(x, n_fft=s.n_fft, hop_length=s.hop_length)))
-    return lx.mean(axis=1), lx.std(axis=1)
+    stats = BinStats(lx.shape[0])
+    stats.add(lx)
+    return stats.mean(), stats.std()
 
 
 def render(preset, net, x: np.ndarray, s: Settings, *, steps: int | None = None, known: bool = False,
            open_limits: bool = False, follow: float = 1.0, warm: np.ndarray | None = None) -> np.ndarray:
     """The engine over ``x``; ``known`` fixes the first stage's input statistics at the clip's own,
     ``warm`` is played first (and cut off the output)."""
-    params = LiveParams(**({"steps": steps} if steps is not None else {}), **(OPEN if open_limits else {}))
+    params = LiveParams(**({"steps": steps} if steps is not None else {}), **({"max_change": OPEN_CHANGE} if open_limits else {}))
     engine = StyleEngine(preset, net=net, params=params, follow=follow)
     m = engine.matcher
     if known:
@@ -82,7 +85,7 @@ def main() -> None:
         f"first stage alone, after {WARM:.0f} s of the same piece",
         "first stage alone, its limits opened and the level follower off",
         "first stage alone, the clip's own statistics",
-        "… and its limits opened (48 dB, spread ratio 100)",
+        f"… and its limits opened ({OPEN_CHANGE:g} dB, spread ratio {OPEN_RATIO:g})",
         "… and the level follower off",
         f"engine at its defaults ({PARAMS['steps'].default} steps)",
         "engine, the clip's own statistics",
@@ -96,9 +99,10 @@ def main() -> None:
         preset = build_preset([work / "style.wav"], settings=s)
         sm = qm.StyleMeasures(s, style, bq.CLIP)
         flat_ref = max(qm.flatness(x), qm.flatness(style))
-        ms = qm.mean_spread_match(x, style)
+        base = dict(bq.baselines(x, style))
+        ms = base["mean+spread"]
         outs = [
-            ms, PeakLimiter(qm.SR).process(ms), PeakLimiter(qm.SR, release_ms=1000.0).process(ms),
+            ms, base["mean+spread, limited"], PeakLimiter(qm.SR, release_ms=1000.0).process(ms),
             ms * (0.98 / np.abs(ms).max()),
             render(preset, net, x, s, steps=0),
             render(preset, net, x, s, steps=0, warm=warm),
@@ -113,6 +117,7 @@ def main() -> None:
             cells[n].append(score(y, x, sm, flat_ref))
         print(label, {n: c[-1] for n, c in cells.items()}, flush=True)
 
+    stage, limiter = StyleEngine(preset, net=net).matcher, PeakLimiter(qm.SR)  # their defaults, for the text
     measures = ["Gram gap", "corr gap", "chroma cos", "onset corr", "flatness excess", "peak dBFS"]
     lines = [head, "|" + " --- |" * (len(bq.PAIRS) + 1)]
     for n in names:
@@ -123,8 +128,8 @@ def main() -> None:
 same measures; each cell is {" / ".join(measures)}. The mean+spread match the done-when compares
 with is computed from the whole 10 s clip at once, so it knows each bin's statistics over the
 clip's future as well as its past; the engine's first stage does the same map from running
-statistics (seeded with the style's own, worth 8 s), with each bin moved at most 12 dB and its
-spread scaled at most 2x, then follows the input's level and passes the peak limiter (ceiling 0.98).
+statistics (seeded with the style's own, worth {stage.prior_frames * s.hop_length / s.sample_rate:.0f} s), with each bin moved at most {PARAMS["max_change"].default:g} dB and its
+spread scaled at most {stage.max_ratio:g}x, then follows the input's level and passes the peak limiter (ceiling {limiter.ceiling:g}).
 The rows below take those differences away one at a time. The rows with the clip's own statistics
 are not something a live engine can do: they need the whole clip before its first block.
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .compute import choose
 from .dsp.bin_match import BinStats
 from .dsp.stft import StreamingSTFT
 from .errors import AudioFileError, ParameterError, check_range
@@ -53,7 +54,7 @@ class GramAccumulator:
             x = torch.cat([self._context, x], dim=1)
         if x.shape[1] >= self.net.settings.width:
             f = self.net(x)
-            self.total += (f @ f.T).to(torch.float64)
+            self.total += (f @ f.T).to(device="cpu", dtype=torch.float64)
             self.n_frames += f.shape[1]
         keep = self.net.context
         self._context = x[:, x.shape[1] - keep :] if keep else x[:, :0]
@@ -80,6 +81,8 @@ def build_preset(
     *,
     settings: Settings | None = None,
     energy: float = 0.9999,
+    device: str = "auto",
+    precision: str = "auto",
     progress: Progress | None = None,
 ) -> Preset:
     """Build a preset from audio files and folders, streaming them chunk by chunk.
@@ -96,7 +99,8 @@ def build_preset(
         frames, sr = audio_info(f)
         durations.append(frames / sr)
     total = float(sum(durations))
-    net = FeatureNet(settings)
+    chosen = choose(device, precision)
+    net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     acc = GramAccumulator(net)
     bins = BinStats(settings.n_bins)
     done = 0.0

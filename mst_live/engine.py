@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .compute import pick_device, pick_precision
+from .compute import Choice, choose
 from .dsp.bin_match import BinMatcher
 from .dsp.fifo import FrameQueue, SampleFifo
 from .dsp.level import LevelFollower, Smoother
@@ -99,7 +99,7 @@ class StyleEngine:
         phase_iters: int = 16,
         follow: float = 1.0,
         device: str = "auto",
-        precision: str = "bfloat16",
+        precision: str = "auto",
         params: LiveParams | None = None,
         net: FeatureNet | None = None,
         styles: list[Preset] | None = None,
@@ -117,9 +117,10 @@ class StyleEngine:
         if not 0.0 <= float(follow) <= 1.0:
             raise ParameterError(f"follow={follow!r} is out of range [0, 1]")
         self.follow = float(follow)
-        dtype = pick_precision(precision)
-        self.device = pick_device(device)
-        self.net = net or FeatureNet(s, device=self.device, dtype=dtype)
+        self.compute: Choice = (Choice(net.device, net.precision, "the network given") if net is not None
+                                 else choose(device, precision))
+        self.device = self.compute.device
+        self.net = net or FeatureNet(s, device=self.device, precision=self.compute.precision)
         # the style: presets[params.style_index] (program change picks it), blended toward
         # `morph` by params.morph; all share the network, so every one is checked against it
         self.presets = [preset, *(styles or [])]
@@ -248,6 +249,9 @@ class StyleEngine:
             "blocks": st.blocks,
             "dry_blocks": st.dry_blocks,
             "underruns": st.underruns,
+            "precision": self.compute.precision,
+            "device": str(self.device),
+            "eval_ms": round(1000 * st.eval_seconds, 2),
             **self.params.as_dict(),
         }
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .compute import pick_device
+from .compute import choose
 from .dsp.fifo import FrameQueue
 from .dsp.limiter import PeakLimiter
 from .dsp.stft import StreamingSTFT
@@ -75,7 +75,7 @@ def optimise_segment(
         x = content_logmag.clone()
     else:
         x = torch.randn(content_logmag.shape, generator=generator) * 1e-3
-    x = x.to(net.device, net.dtype).contiguous().requires_grad_(True)
+    x = x.to(net.device, torch.float32).contiguous().requires_grad_(True)
     opt = torch.optim.LBFGS(
         [x], lr=1.0, max_iter=n_iter, max_eval=n_iter + n_iter // 4 + 1, tolerance_grad=0.0,
         tolerance_change=0.0, history_size=20, line_search_fn="strong_wolfe",
@@ -124,7 +124,8 @@ def transfer_stream(
     init: str = "content",
     phase_iters: int = 32,
     segment_seconds: float = 30.0,
-    device: str = "cpu",
+    device: str = "auto",
+    precision: str = "auto",
     seed: int = 0,
     net: FeatureNet | None = None,
     total_samples: int | None = None,
@@ -140,9 +141,10 @@ def transfer_stream(
     check_transfer_args(n_iter, style_weight, content_weight, init, segment_seconds, phase_iters)
     s = preset.settings
     if net is None:
-        net = FeatureNet(s, device=pick_device(device))
+        chosen = choose(device, precision)
+        net = FeatureNet(s, device=chosen.device, precision=chosen.precision)
     preset.check_network(net.settings, net.checksum)
-    target = preset.style_target(device=net.device, dtype=net.dtype)
+    target = preset.style_target(device=net.device, dtype=torch.float32)
 
     seg = max(int(segment_seconds * s.sample_rate / s.hop_length), 4 * s.width + 32)
     overlap = 2 * s.width + 16
@@ -231,7 +233,7 @@ def transfer(content: np.ndarray, preset: Preset, **options: Any) -> TransferRes
     """`transfer_stream` for audio in memory: mono ``content`` in, the styled audio and magnitudes out.
 
     ``options`` are `transfer_stream`'s (n_iter, style_weight, content_weight, init, phase_iters,
-    segment_seconds, device, seed, net, progress).
+    segment_seconds, device, precision, seed, net, progress).
     """
     content = np.asarray(content, dtype=np.float32)
     if content.ndim != 1 or content.size == 0:

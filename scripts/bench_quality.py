@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality_measures as qm
@@ -29,6 +28,7 @@ from benchmd import ROOT, machine, write_section
 from compose import Score, render
 
 from mst_live import FeatureNet, Settings, build_preset, load_preset, transfer
+from mst_live.compute import choose
 from mst_live.dsp.limiter import PeakLimiter
 from mst_live.engine import StyleEngine
 from mst_live.io.files import read_mono
@@ -212,7 +212,7 @@ def main() -> None:
     root = music()
     work = ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, dtype=torch.bfloat16)
+    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
 
     speed_line = ""
     if not args.quick:  # first, on a quiet machine: 60 s of the first pair's content, file to file

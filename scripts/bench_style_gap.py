@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality as bq
@@ -25,6 +24,7 @@ import quality_measures as qm
 from benchmd import machine, write_section
 
 from mst_live import FeatureNet, Settings, build_preset
+from mst_live.compute import choose
 from mst_live.dsp.bin_match import BinStats
 from mst_live.dsp.limiter import PeakLimiter
 from mst_live.dsp.stft import stft
@@ -74,7 +74,7 @@ def main() -> None:
     root = bq.music()
     work = bq.ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, dtype=torch.bfloat16)
+    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
     head = "| output | " + " | ".join(p[0].split(" (")[0] for p in bq.PAIRS) + " |"
     names = [
         "mean+spread (whole clip, no limits, float output)",

@@ -288,7 +288,8 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
                     device_latency_ms=round(1000 * device_latency, 1),
                     buffer_ms=round(1000 * runner.prime / device_rate, 1),
                     resampler_holdback_ms=round(1000 * runner.holdback / device_rate, 1),
-                    callback_memory_locked=runner.state.locked)
+                    callback_memory_locked=runner.state.locked, network=engine.compute.describe(),
+                    precision=engine.compute.precision, device=str(engine.device))
         last_underruns = 0
         last_calls, last_call_t = -1, time.monotonic()
         with screen:

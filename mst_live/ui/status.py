@@ -30,6 +30,8 @@ def render(fields: dict[str, Any]) -> Table:
     t.add_row("steps", f"{fields.get('steps_done', 0)} of {fields.get('steps', 0)} last block, "
               f"{fields.get('steps_per_block', 0):.1f} on average")
     t.add_row("load", f"{100 * fields.get('load', 0):.0f} % of real time")
+    t.add_row("network", f"{fields.get('precision', '?')} on {fields.get('device', '?')}, "
+              f"{fields.get('eval_ms', 0):.1f} ms a step")
     t.add_row("latency", f"{fields.get('latency_ms', 0):.0f} ms")
     t.add_row("underruns / overruns", f"{fields.get('underruns', 0)} / {fields.get('overruns', 0)}")
     return t

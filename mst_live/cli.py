@@ -370,9 +370,8 @@ def _engine_from_args(args: argparse.Namespace):
     presets = [load_preset(resolve_preset_path(n)) for n in names]
     morph = load_preset(resolve_preset_path(args.morph_preset)) if args.morph_preset else None
     mode = latency_mode(args.latency)
-    if mode.name != "normal":  # the analysis and network must be the ones this mode is made for
-        for p in [*presets, *([morph] if morph else [])]:
-            mode.check_preset(p)
+    for p in [*presets, *([morph] if morph else [])]:
+        mode.check_preset(p)
     params = LiveParams(**{name: getattr(args, name) for name in PARAMS if hasattr(args, name)})
     block_frames = mode.block_frames if args.block_frames is None else args.block_frames
     return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=block_frames,
@@ -400,6 +399,9 @@ def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:
         if output_is_file or input_is_file:
             raise ParameterError(f"--record {args.record}: records a live device run; file to file, --output is the take")
         check_audio_output(args.record, option="--record")
+    if args.realtime and not (input_is_file and output_is_file):
+        raise ParameterError("--realtime paces a file to file render like a device; with a device end the device "
+                             "sets the pace already")
     if args.blocksize < 0 or args.blocksize > 16384:
         raise ParameterError(f"--blocksize {args.blocksize}: give 0 (the device's choice) or 1..16384 frames")
     if input_is_file:
@@ -505,6 +507,11 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def argv_given(argv: list[str] | None) -> bool:
+    """Whether any option was given at all (a bare `mst-live` gets the help)."""
+    return bool(sys.argv[1:] if argv is None else argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -527,6 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     handler = handlers.get(key)
     if args.command is None and args.live_preset:
         handler = _cmd_live
+    if handler is None and args.command is None and argv_given(argv):
+        print("mst-live: error: --preset is required to play live (a preset file or a shipped name such as jazz); "
+              "mst-live --help lists the commands", file=sys.stderr)
+        return 2
     if handler is None:
         parser.print_help(sys.stderr)
         return 2

@@ -150,6 +150,7 @@ class StyleEngine:
         self._recent_evals: deque[float] = deque(maxlen=64)
         self._recent_post: deque[float] = deque(maxlen=16)
         self._last_eval = 0.0
+        self._memory_pass = 0.0
         self.stats = EngineStats()
         self.reset()
 
@@ -237,6 +238,24 @@ class StyleEngine:
             self.params = live
         self.reset()
         self.stats = EngineStats(eval_seconds=self.stats.eval_seconds)
+        with torch.no_grad():  # what a block that gets no step still pays for the style memory
+            block = torch.zeros(self.settings.n_bins, self.net.context + self.block_frames, device=self.device)
+            t0 = time.perf_counter()
+            self.net(block)
+            self._memory_pass = time.perf_counter() - t0
+
+    def fit(self, seconds: float) -> str | None:
+        """Make a block that gets no optimiser step fit in ``seconds`` (what the live worker has
+        per block), measured at `warm_up`: where the style memory's forward pass does not fit, it
+        is left out (the style then follows each block alone). Returns what was given up, in one
+        line, or None. Without this, such a machine underruns on every block."""
+        post = sorted(self._recent_post)[len(self._recent_post) // 2] if self._recent_post else 0.0
+        if not self.memory_frames or post + self._memory_pass <= seconds:
+            return None
+        self.memory_frames = 0
+        return (f"the network in {self.compute.precision} takes {1000 * self._memory_pass:.0f} ms a block where a block "
+                f"has {1000 * seconds:.0f} ms: the style memory is off and blocks get few or no optimiser steps "
+                f"(--precision auto picks the fastest arithmetic here)")
 
     def status(self) -> dict:
         """The engine's part of the status screen and of --events: what it did, its parameters."""

@@ -31,18 +31,29 @@ class LatencyMode:
         return f"--n-fft {s.n_fft} --hop {s.hop_length} --filters {s.n_filters} --width {s.width}"
 
     def check_preset(self, preset: Preset) -> None:
+        """Refuse a preset built for another mode's analysis, with how to get one for this mode.
+        The normal mode also runs presets of an analysis of their own (any --n-fft, --filters)."""
         got, want = preset.settings, self.settings
-        key = lambda s: (s.sample_rate, s.n_fft, s.hop_length, s.n_filters, s.width)  # noqa: E731
-        if key(got) == key(want):
+        if _analysis(got) == _analysis(want):
+            return
+        other = next((m for m in MODES.values() if m is not self and _analysis(m.settings) == _analysis(got)), None)
+        if other is None and self.name == "normal":
             return
         name = preset.path.stem if preset.path else "the preset"
-        shipped = f"the shipped {name}{self.suffix}, or " if not name.endswith(self.suffix) and self.suffix else ""
+        if other is not None and other.suffix and name.endswith(other.suffix):
+            name = name[: -len(other.suffix)]  # jazz-low -> jazz
+        shipped = f"the shipped {name}{self.suffix}, or " if other is not None or self.suffix else ""
+        built = f"a --latency {other.name} preset" if other is not None else "built"
         raise PresetError(
-            f"{preset.path or 'preset'}: built for n_fft {got.n_fft}, hop {got.hop_length}, {got.n_filters} filters, "
+            f"{preset.path or 'preset'}: {built} for n_fft {got.n_fft}, hop {got.hop_length}, {got.n_filters} filters, "
             f"width {got.width}; --latency {self.name} needs n_fft {want.n_fft}, hop {want.hop_length}, "
             f"{want.n_filters} filters, width {want.width}: use {shipped}rebuild it with "
             f"mst-live preset build STYLE... -o NAME{self.suffix}.npz {self.build_flags()}"
         )
+
+
+def _analysis(s: Settings) -> tuple:
+    return (s.sample_rate, s.n_fft, s.hop_length, s.n_filters, s.width)
 
 
 MODES: dict[str, LatencyMode] = {

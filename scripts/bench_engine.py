@@ -31,7 +31,8 @@ def run_engine_process(preset: Path, src: Path, dst: Path, device: str) -> tuple
     out = subprocess.run([str(ROOT / ".venv/bin/mst-live"), "--preset", str(preset), "--input", str(src),
                           "--output", str(dst), "--quiet", "--device", device], capture_output=True, text=True,
                          check=True)
-    return time.perf_counter() - t0, out.stdout.strip()
+    said = "; ".join(ln for ln in out.stdout.strip().splitlines() if ln.strip())
+    return time.perf_counter() - t0, said.replace(str(ROOT) + "/", "")
 
 
 def main() -> None:
@@ -69,8 +70,8 @@ def main() -> None:
         "",
         f"`scripts/bench_engine.py` on {machine()}. Content: `{CONTENT_TRACK}` from 20 s; style: 60 s of "
         f"`{STYLE_TRACK}` (the preset built from it). Defaults: {s.describe()}, {block}-frame blocks, "
-        f"{eng.overlap_frames} overlap frame(s), {eng.params.snapshot().steps} optimiser steps per block, bfloat16 network "
-        f"arithmetic, {eng.memory_frames} frames of style memory, the first stage (each bin's mean and spread "
+        f"{eng.overlap_frames} overlap frame(s), {eng.params.snapshot().steps} optimiser steps per block, the network in "
+        f"{eng.compute.describe()}, {eng.memory_frames} frames of style memory, the first stage (each bin's mean and spread "
         f"moved to the style's), the input's own phase under the new magnitudes ({la}-frame look-ahead kept "
         f"for `--phase rebuild`). Load = wall time / audio time "
         "(below 1 is faster than real time); the engine rows time the whole process, with start-up "

@@ -207,12 +207,14 @@ def main() -> None:
     ap.add_argument("--no-offline", action="store_true", help="skip the offline transfer rows")
     ap.add_argument("--iters", type=int, default=300, help="offline transfer iterations (its default)")
     ap.add_argument("--quick", action="store_true", help="first real-music pair only, no shipped presets (for trying levers)")
+    ap.add_argument("--precision", default="auto", help="the network's arithmetic (auto); with --quick, to compare them")
     args = ap.parse_args()
     s = Settings()
     root = music()
     work = ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
+    net = FeatureNet(s, precision=choose("cpu", args.precision).precision)
+    print(f"network: {net.precision}", flush=True)
 
     speed_line = ""
     if not args.quick:  # first, on a quiet machine: 60 s of the first pair's content, file to file

@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> str:
-    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+    from mst_live.compute import cpu_capability
+
+    return (f"{platform.processor() or platform.machine()} (CPU capability {cpu_capability()}), "
+            f"{torch.get_num_threads()} torch threads, "
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 

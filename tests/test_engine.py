@@ -324,3 +324,17 @@ def test_the_first_stage_moves_each_bin_toward_the_selected_style(preset):
     assert np.abs(got[0] - preset.bin_mean).mean() < np.abs(m_in - preset.bin_mean).mean()
     assert np.abs(got[1] - louder.bin_mean).mean() < np.abs(got[0] - louder.bin_mean).mean()
     assert got[1][played].mean() > got[0][played].mean() + 0.1
+
+
+def test_a_block_that_cannot_fit_gives_up_the_memory_pass_in_one_line(preset):
+    """Where even a block without optimiser steps costs more than the worker has, warm-up's
+    measurement says so and the engine drops the style memory's forward pass."""
+    eng = make(preset)
+    eng.warm_up()
+    assert eng.fit(10.0) is None and eng.memory_frames > 0
+    said = eng.fit(1e-6)
+    assert said is not None and "\n" not in said and "style memory is off" in said and "float32" in said
+    assert eng.memory_frames == 0
+    assert eng.fit(1e-6) is None  # nothing more to give up
+    y = run(eng, melody(1.0), [1000])  # still runs, and the memory stays empty
+    assert np.all(np.isfinite(y)) and eng._memory.shape[1] == 0

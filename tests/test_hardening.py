@@ -78,6 +78,10 @@ def sweep_cases(d: Path, preset: Path):
         ("missing preset", ["--preset", d / "nope.npz", "--input", good_in, "--output", out], "nope.npz"),
         ("preset not built for --latency low", [*live, "--output", out, "--latency", "low"], "--latency low needs"),
         ("unknown latency mode", [*live, "--output", out, "--latency", "tiny"], "--latency"),
+        ("low-latency preset in the normal mode", ["--preset", "jazz-low", "--input", good_in, "--output", out],
+         "a --latency low preset"),
+        ("--realtime with a device end", [*live, "--realtime"], "--realtime"),
+        ("live options without --preset", ["--input", "mic"], "--preset is required"),
     ]
     return cases
 

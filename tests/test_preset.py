@@ -220,6 +220,8 @@ def test_shipped_presets_load_and_are_small():
             assert p.n_frames * p.settings.hop_length / p.settings.sample_rate > 120  # minutes of music
     with pytest.raises(PresetError, match="jazz-low, or rebuild it with mst-live preset build"):
         MODES["low"].check_preset(load_preset(resolve_preset_path("jazz")))
+    with pytest.raises(PresetError, match=r"a --latency low preset .* use the shipped jazz, or rebuild it with mst-live"):
+        MODES["normal"].check_preset(load_preset(resolve_preset_path("jazz-low")))
 
 
 LONG_BUILD = """

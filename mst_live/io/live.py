@@ -241,6 +241,10 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
                         compute_blocks=mode.compute_blocks, has_input=in_dev is not None,
                         out_channels=0 if out_dev is None else args.channels)
     events = EventLog(args.events)
+    given_up = engine.fit(min(1.0, mode.compute_blocks) * engine.block_frames * engine.settings.hop_length / engine.sample_rate)
+    if given_up:
+        print(f"mst-live: warning: {given_up}", file=sys.stderr, flush=True)
+        events.emit("warning", message=given_up)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     try:
         midi = _open_midi(args, engine, events)  # before any device is touched: a bad port fails first

@@ -133,10 +133,9 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 
 PRECISION_HELP = (
-    "network arithmetic: auto (the default) takes bfloat16 where the device multiplies it natively (a CUDA GPU, "
-    "a CPU with AVX512-BF16 or AMX), otherwise the faster of float16 weights and float32 by a short measurement "
-    "at start; int8 weights are the fastest on x86 CPUs, at 1 %% error in each product. The choice and why are "
-    "printed when the run starts")
+    "network arithmetic: auto (the default) takes bfloat16 on a CUDA GPU; on a CPU the fastest, by a short "
+    "measurement at start, of int8 weights, float16 weights, float32 and, only where the CPU multiplies it "
+    "natively (AVX512-BF16, AMX), bfloat16. The choice and why are printed when the run starts")
 
 
 def _compute_args(g, *, device_dest: str = "device") -> None:

@@ -4,8 +4,9 @@ The network's cost is streaming its 45 M weights through memory twice per evalua
 arithmetic decides the speed. What is fast differs from machine to machine by two orders of
 magnitude: bfloat16 is the fastest where the CPU has native bfloat16 (AVX512-BF16, AMX) and
 about 25x slower than float32 where it has not (most laptops), while packed float16 weights with
-float32 arithmetic (fbgemm) are 3x faster than float32 on any x86 CPU with AVX2. ``auto`` picks
-by what the device has and, among the paths that are correct there, by a short measurement.
+float32 arithmetic (fbgemm) are 3x faster than float32 on any x86 CPU with AVX2, and int8 weights
+6x. ``auto`` picks by what the device has and, among the paths that are correct there, by a short
+measurement.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from .errors import ParameterError
 
 # What each precision stores the weights as; the arithmetic is float32 except in bfloat16.
 PRECISIONS = ("auto", "bfloat16", "float16", "int8", "float32")
-# The precisions `auto` may pick: int8 weights are the fastest, but their 1.3 % product error
-# is not chosen for anyone; it stays an explicit choice.
-AUTO_CANDIDATES = ("bfloat16", "float16", "float32")
+# The precisions `auto` may pick on a CPU, the fastest measured. int8 weights (1 % error in each
+# product, 8 % in the input gradient, against bfloat16's 0.3 % and 4 %) scored as bfloat16 and
+# float16 on the quality benchmark's measures (BENCHMARKS.md, "Network arithmetic").
+AUTO_CANDIDATES = ("bfloat16", "int8", "float16", "float32")
 # Filters in the measured slice: the cost is memory-bound, so a slice ranks the paths as the whole
 # network does, as long as it is too big for the caches (69 MB in float32, 35 MB packed).
 _MEASURE_ROWS = 1536
@@ -133,9 +135,8 @@ def measure_product(precision: str, device: torch.device, *, inputs: int = 11275
 def choose(device: str | torch.device = "auto", precision: str = "auto", *, option: str = "precision") -> Choice:
     """The device and precision the network runs in, and why.
 
-    ``auto``: bfloat16 on a CUDA GPU; elsewhere the fastest, by a short measurement, of the
-    precisions that are native and correct here (bfloat16 only where the CPU multiplies it
-    natively). An explicit precision runs as asked; where ``auto`` would have measured it more
+    ``auto``: bfloat16 on a CUDA GPU; on a CPU the fastest, by a short measurement, of the
+    precisions that run natively here (bfloat16 only where the CPU multiplies it natively). An explicit precision runs as asked; where ``auto`` would have measured it more
     than 1.5x slower, one warning says by how much.
     """
     dev = pick_device(device, option="device")

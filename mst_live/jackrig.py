@@ -58,13 +58,14 @@ class JackServer:
 
 
 def start_mst_live(server: str, preset: str | Path, events: str | Path, *extra: object,
-                   log: str | Path) -> subprocess.Popen:
+                   log: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """mst-live from the default JACK input to the default output, controllable on stdin.
 
     Its output goes to the file ``log``, not a pipe: JACK's client library prints a line per
-    xrun, and a pipe nobody reads during a long run fills up and stalls the writer.
+    xrun, and a pipe nobody reads during a long run fills up and stalls the writer. ``env`` is
+    added to the environment (a CPU dispatch cap, say).
     """
-    env = {**os.environ, "JACK_DEFAULT_SERVER": server, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(env or {}), "JACK_DEFAULT_SERVER": server, "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as out:
         return subprocess.Popen([sys.executable, "-m", "mst_live", "--preset", str(preset), "--input", "mic",
                                  "--events", str(events), "--quiet", "--control-stdin", *map(str, extra)],
@@ -160,14 +161,15 @@ def cpu_hog(seconds: float) -> subprocess.Popen:
 
 
 def play_through(server: str, preset: str | Path, clip: np.ndarray, events: Path, log: Path, *extra: object,
-                 hog: tuple[float, float] | None = None, tail_seconds: float = 2.0, rate: int = 48000) -> Player:
+                 hog: tuple[float, float] | None = None, tail_seconds: float = 2.0, rate: int = 48000,
+                 env: dict[str, str] | None = None) -> Player:
     """Play ``clip`` through a live mst-live and record its output; stop it with SIGINT at the end.
 
     With ``hog=(start, end)`` (seconds of the clip) a busy process runs on every core meanwhile.
     Raises RuntimeError with mst-live's log if it exits by itself.
     """
     events.unlink(missing_ok=True)
-    proc = start_mst_live(server, preset, events, *extra, log=log)
+    proc = start_mst_live(server, preset, events, *extra, log=log, env=env)
     player = Player(server, clip, rate=rate)
     hogs: list[subprocess.Popen] = []
     try:

@@ -14,6 +14,7 @@ Starts its own JACK server (dummy backend, 48 kHz, realtime); needs Debian jackd
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -32,7 +33,9 @@ from mst_live.params import PARAMS
 from mst_live.quality import Yardstick
 
 RATE = 48000
-CONFIGS = (("normal", 256), ("normal", 1024), ("low", 256))  # (--latency, JACK period)
+# (--latency, JACK period, CPU dispatch): the AVX2-only cap stands for most laptops (no native bfloat16)
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+CONFIGS = (("normal", 256, {}), ("normal", 1024, {}), ("low", 256, {}), ("normal", 256, AVX2_ONLY))
 HOG = (20.0, 45.0)  # seconds of the clip with both cores busy
 WINDOWS = {"before": 10.0, "during": 30.0, "after": 52.0}  # where the delay is measured (2 s each)
 
@@ -47,14 +50,14 @@ def main() -> None:
     low = work / "style60-low.npz"
     presets["low"] = build_preset([work / "style60.wav"], settings=MODES["low"].settings).save(low)
     rows = []
-    for mode, period in CONFIGS:
+    for mode, period, env in CONFIGS:
         with JackServer(f"mstbench{os.getpid()}", rate=RATE, period=period, realtime=True) as server:
-            tag = f"{mode}_{period}"
+            tag = f"{mode}_{period}" + ("_avx2" if env else "")
             ev_styled, ev_dry = work / f"live_events_{tag}.jsonl", work / f"live_events_{tag}_mix0.jsonl"
             styled = play_through(server.name, presets[mode], clip, ev_styled, work / f"live_{tag}.log",
-                                  "--latency", mode, hog=HOG)
+                                  "--latency", mode, hog=HOG, env=env)
             dry = play_through(server.name, presets[mode], clip, ev_dry, work / f"live_{tag}_mix0.log",
-                               "--latency", mode, "--mix", "0", hog=HOG)
+                               "--latency", mode, "--mix", "0", hog=HOG, env=env)
         ev, ev0 = read_events(ev_styled), read_events(ev_dry)
         start, start0 = next(e for e in ev if e["type"] == "start"), next(e for e in ev0 if e["type"] == "start")
         last, last0 = [e for e in ev if e["type"] == "status"][-1], [e for e in ev0 if e["type"] == "status"][-1]
@@ -65,7 +68,9 @@ def main() -> None:
         gap = ys.style_gap_closed(got, content[: got.size], g_style)
         last["server_xruns"], last0["server_xruns"] = styled.xruns, dry.xruns
         xrun_at = sorted({round(t, 1) for t in styled.xrun_at + dry.xrun_at})
-        rows.append((f"{mode}, {period} frames ({1000 * period / RATE:.1f} ms)", start, last, gap, start0, last0, lags, xrun_at))
+        cpu = f"AVX2-only dispatch, {start['precision']}" if env else f"native, {start['precision']}"
+        rows.append((f"{mode}, {period} frames ({1000 * period / RATE:.1f} ms), {cpu}", start, last, gap, start0, last0, lags,
+                     xrun_at))
         print(mode, period, lags, start0["latency_ms"], last["underruns"], last0["underruns"],
               (last["xruns"], styled.xruns), (last0["xruns"], dry.xruns), flush=True)
     lines = [
@@ -83,7 +88,11 @@ def main() -> None:
         "server's own count, taken by the playing client (`jack` xrun callback), as the outside check. The device "
         "callback is compiled (`mst_live/io/device_callback.py`): it never waits for Python's GIL.",
         "",
-        f"| latency mode, JACK period | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
+        "Each row names the CPU dispatch it ran under and the precision `auto` chose there; the AVX2-only rows cap "
+        "torch's dispatch (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`), which takes native bfloat16 away as "
+        "on most laptops.",
+        "",
+        f"| latency mode, JACK period, CPU | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, _start, last, gap, _start0, last0, _lags, _at in rows:
@@ -92,13 +101,13 @@ def main() -> None:
             f"{last0['underruns']} / {last0['overruns']}** | **{last['xruns']} / {last['server_xruns']}; "
             f"{last0['xruns']} / {last0['server_xruns']}** | **{last['steps_per_block']:.1f}** | "
             f"{last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
-    at = "; ".join(f"{label.split(' (')[0]}: " + (", ".join(f"{t:g}" for t in xs) if xs else "none")
+    at = "; ".join(f"{re.sub(r' [(].*? ms[)]', '', label)}: " + (", ".join(f"{t:g}" for t in xs) if xs else "none")
                    for label, *_, xs in rows)
     lines += ["", f"Where in the clip the server's xruns came, both runs together (s; the hog runs {HOG[0]:g}–{HOG[1]:g}): "
               f"{at}."]
     lines += [
         "",
-        "| latency mode, JACK period | latency measured: before / during / after the hog | latency reported | engine | output buffer (of which resamplers' hold-back) | devices (in + out) |",
+        "| latency mode, JACK period, CPU | latency measured: before / during / after the hog | latency reported | engine | output buffer (of which resamplers' hold-back) | devices (in + out) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for label, _start, _last, _gap, start0, _last0, lags, _at in rows:

@@ -74,7 +74,7 @@ def test_devices_and_precisions_that_cannot_run_are_refused():
 def test_auto_picks_bfloat16_only_where_it_is_native():
     c = choose("cpu", "auto")
     assert c.device.type == "cpu"
-    assert c.precision in ("bfloat16", "float16", "float32")
+    assert c.precision in ("bfloat16", "int8", "float16", "float32")
     assert (c.precision == "bfloat16") <= native_bfloat16(torch.device("cpu"))
     assert c.why and c.precision in c.describe()
 

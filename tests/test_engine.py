@@ -337,4 +337,4 @@ def test_a_block_that_cannot_fit_gives_up_the_memory_pass_in_one_line(preset):
     assert eng.memory_frames == 0
     assert eng.fit(1e-6) is None  # nothing more to give up
     y = run(eng, melody(1.0), [1000])  # still runs, and the memory stays empty
-    assert np.all(np.isfinite(y)) and eng._memory.shape[1] == 0
+    assert np.all(np.isfinite(y)) and eng._memory.features.shape[1] == 0

@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from mst_live.losses import (
+    FeatureMemory,
     StyleTarget,
     chroma_filterbank,
     content_loss,
@@ -66,3 +67,22 @@ def test_pitch_loss_ignores_gain_and_sees_moved_notes():
     silent = torch.zeros(1025, 4, dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(pitch_loss(silent, pitch_classes(mag[:, :4], bank), bank, 1.0), silent)
     assert torch.isfinite(grad).all()
+
+
+def test_feature_memory_keeps_the_last_frames_and_their_gram_norm():
+    """Column by column it is the plain sliding window, and its ‖MᵀM‖² the product recomputed."""
+    gen = torch.Generator().manual_seed(5)
+    mem = FeatureMemory(40, 25)
+    window = torch.zeros(40, 0, dtype=torch.float64)
+    for n in (3, 7, 1, 12, 30, 7, 7, 0, 2):
+        f = torch.rand(40, n, generator=gen)
+        mem.push(f)
+        window = torch.cat([window, f.double()], dim=1)[:, -25:]
+        assert torch.equal(mem.features.double(), window)
+        naive = float(((window.T @ window) ** 2).sum())
+        assert abs(mem.gram_sq - naive) <= 1e-5 * naive + 1e-9
+    mem.reset()
+    assert mem.features.shape == (40, 0) and mem.gram_sq == 0.0
+    off = FeatureMemory(40, 0)
+    off.push(torch.rand(40, 5))
+    assert off.features.shape[1] == 0 and off.gram_sq == 0.0

@@ -136,8 +136,9 @@ def choose(device: str | torch.device = "auto", precision: str = "auto", *, opti
     """The device and precision the network runs in, and why.
 
     ``auto``: bfloat16 on a CUDA GPU; on a CPU the fastest, by a short measurement, of the
-    precisions that run natively here (bfloat16 only where the CPU multiplies it natively). An explicit precision runs as asked; where ``auto`` would have measured it more
-    than 1.5x slower, one warning says by how much.
+    precisions that run natively here (bfloat16 only where the CPU multiplies it natively). An
+    explicit bfloat16 that the CPU cannot run natively still runs; where it measures more than
+    1.5x slower than what ``auto`` picks, one warning says by how much.
     """
     dev = pick_device(device, option="device")
     check_precision(precision, option=option)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ParameterError, PresetError
-from .preset import Preset
+from .preset import Preset, resolve_preset_path
 from .settings import Settings
 
 
@@ -42,7 +42,7 @@ class LatencyMode:
         name = preset.path.stem if preset.path else "the preset"
         if other is not None and other.suffix and name.endswith(other.suffix):
             name = name[: -len(other.suffix)]  # jazz-low -> jazz
-        shipped = f"the shipped {name}{self.suffix}, or " if other is not None or self.suffix else ""
+        shipped = f"the shipped {name}{self.suffix}, or " if _shipped(name + self.suffix) else ""
         built = f"a --latency {other.name} preset" if other is not None else "built"
         raise PresetError(
             f"{preset.path or 'preset'}: {built} for n_fft {got.n_fft}, hop {got.hop_length}, {got.n_filters} filters, "
@@ -50,6 +50,13 @@ class LatencyMode:
             f"{want.n_filters} filters, width {want.width}: use {shipped}rebuild it with "
             f"mst-live preset build STYLE... -o NAME{self.suffix}.npz {self.build_flags()}"
         )
+
+
+def _shipped(name: str) -> bool:
+    try:
+        return resolve_preset_path(name).exists()
+    except PresetError:
+        return False
 
 
 def _analysis(s: Settings) -> tuple:

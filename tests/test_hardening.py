@@ -251,6 +251,6 @@ def test_low_latency_mode_runs_presets_built_for_it(files, tmp_path):
     y, _ = sf.read(out, dtype="float32")
     x, _ = sf.read(files / "in.wav", dtype="float32")
     assert y.size == x.size and np.max(np.abs(y - x)) < 1e-3 * np.max(np.abs(x))
-    # the other way round is allowed: the preset holds its analysis, the normal mode only cuts bigger blocks
-    proc = run("--preset", preset, "--input", files / "in.wav", "--output", out, "--quiet")
-    assert proc.returncode == 0, proc.stderr  # a -low preset still runs in the normal mode's blocks
+    # the other way round is refused too: a preset made for the low mode's analysis, with how to get one
+    assert_one_line_error(run("--preset", preset, "--input", files / "in.wav", "--output", out, "--quiet"),
+                          "a --latency low preset", "--latency normal needs", "rebuild it with")

@@ -82,7 +82,8 @@ def main() -> None:
     ]
     for minutes, mb, took, whole, _ in rows:
         body.append(f"| {minutes} min | **{mb:.0f} MB** | {mb - base:+.0f} MB | {whole:.0f} MB | {took:.0f} s |")
-    body += ["", f"The output file of each run holds exactly the input's length ({rows[-1][4]})."]
+    said = rows[-1][4].replace(str(ROOT) + "/", "")
+    body += ["", f"The output file of each run holds exactly the input's length ({said})."]
     write_section("memory", "\n".join(body))
     print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 

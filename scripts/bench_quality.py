@@ -302,7 +302,7 @@ STFT chroma at the input's, so read the chroma column beside note F1, which it d
 **mean+spread, limited** is the mean+spread match through the engine's own peak limiter (ceiling
 0.98, instant attack, 50 ms release). The raw match is a float signal that can sit far above full
 scale (RMS 1.25 and 3.8, peaks 16 and 107 on the folk and blues pairs), which no file or device can
-play; the engine's output never passes 0.98. The done-when table compares the engine with both.
+play; the engine's output never passes 0.98. The table of checks compares the engine with both.
 
 ### Speed
 
@@ -312,7 +312,7 @@ play; the engine's output never passes 0.98. The done-when table compares the en
 
 {chr(10).join(sections)}
 
-### Done-when checks (issue 8): the engine at its defaults, and the offline transfer
+### Checks: the engine at its defaults, and the offline transfer
 
 {chr(10).join(summary)}
 

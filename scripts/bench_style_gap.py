@@ -125,7 +125,7 @@ def main() -> None:
     body = f"""## Where the style gap to the mean+spread match comes from
 
 `scripts/bench_style_gap.py` on {machine()}. The four real-music pairs of the quality section, the
-same measures; each cell is {" / ".join(measures)}. The mean+spread match the done-when compares
+same measures; each cell is {" / ".join(measures)}. The mean+spread match the quality checks compare
 with is computed from the whole 10 s clip at once, so it knows each bin's statistics over the
 clip's future as well as its past; the engine's first stage does the same map from running
 statistics (seeded with the style's own, worth {stage.prior_frames * s.hop_length / s.sample_rate:.0f} s), with each bin moved at most {PARAMS["max_change"].default:g} dB and its

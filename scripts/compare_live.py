@@ -2,7 +2,7 @@
 hog, with each configuration's extra `mst-live` arguments, interleaved run by run.
 
 Why: live step counts move with the machine's load from one run to the next (the low mode's
-unchanged code gave 1.4 and 4.2 steps per block in two bench_live runs of one session), so a
+unchanged code gave 1.4 and 4.2 steps per block in two bench_live runs an hour apart), so a
 live change is judged only against its alternative in the same run.
 
 Run: .venv/bin/python scripts/compare_live.py "" "--block-frames 8" [--period 1024] [--runs 2]

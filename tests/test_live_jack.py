@@ -172,7 +172,7 @@ def test_mic_to_file_holds_everything_played_lined_up(jack_server, small_preset_
             assert proc.poll() is None and time.monotonic() - t0 < 120, log.read_text()
             time.sleep(0.02)
         player.connect(record=False)
-        while player.pos < clip.size + int(0.2 * RATE):  # stop 0.2 s after the last note was played
+        while player.pos < clip.size + int(0.2 * RATE):  # end 0.2 s after the last note was played
             time.sleep(0.02)
             assert proc.poll() is None, log.read_text()
         proc.send_signal(signal.SIGINT)

@@ -6,6 +6,7 @@ The library is the product; the command line, devices and screens sit around it.
 from .build import build_preset
 from .dsp.griffinlim import griffinlim
 from .dsp.streaming_gl import StreamingGriffinLim
+from .engine import StyleEngine
 from .errors import AudioFileError, MstError, ParameterError, PresetError
 from .features import FeatureNet
 from .preset import Preset, load_preset
@@ -21,6 +22,7 @@ __all__ = [
     "PresetError",
     "Settings",
     "StreamingGriffinLim",
+    "StyleEngine",
     "build_preset",
     "griffinlim",
     "load_preset",

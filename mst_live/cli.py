@@ -230,13 +230,9 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
         out.close()  # a valid file holding what was done, whatever happened
     took = time.perf_counter() - t0
     if args.picture and not stats.interrupted:
-        from .ui.plot import spectrogram_picture
+        from .ui.plot import comparison_picture
 
-        panels = [("content", _file_magnitude(content_path, s))]
-        if preset.excerpt_path is not None:
-            panels.append((f"style ({preset.name})", _file_magnitude(preset.excerpt_path, s)))
-        panels.append(("output", _file_magnitude(output, s)))
-        spectrogram_picture(args.picture, panels, sample_rate=s.sample_rate, hop_length=s.hop_length)
+        comparison_picture(args.picture, content_path, output, preset)
     state = "interrupted; wrote what was done" if stats.interrupted else "done"
     print(f"{state}: {output} ({stats.samples / s.sample_rate:.1f} s of audio, {stats.evaluations} evaluations, "
           f"{took:.1f} s)")
@@ -317,27 +313,10 @@ def _cmd_midi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_magnitude(path: str | Path, settings, *, seconds: float = 30.0):
-    """The magnitude spectrogram of an audio file's first ``seconds``, for pictures."""
-    import numpy as np
-
-    from .dsp.stft import stft
-    from .io.files import iter_mono_blocks
-
-    want = int(seconds * settings.sample_rate)
-    parts, have = [], 0
-    for block in iter_mono_blocks(path, settings.sample_rate):
-        parts.append(block[: want - have])
-        have += parts[-1].size
-        if have >= want:
-            break
-    return np.abs(stft(np.concatenate(parts), n_fft=settings.n_fft, hop_length=settings.hop_length))
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .io.paths import check_writable
     from .preset import load_preset, resolve_preset_path
-    from .ui.plot import spectrogram_picture
+    from .ui.plot import comparison_picture
 
     out = Path(args.out)
     try:
@@ -348,13 +327,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: {DEMO_CLIP.name} through the streaming engine with preset '{args.preset}' -> {wav}, {png}")
     live = build_parser().parse_args(["--preset", args.preset, "--input", str(DEMO_CLIP), "--output", str(wav)])
     status = _cmd_live(live)
-    preset = load_preset(resolve_preset_path(args.preset))
-    s = preset.settings
-    panels = [("content", _file_magnitude(DEMO_CLIP, s))]
-    if preset.excerpt_path is not None:
-        panels.append((f"style ({preset.name})", _file_magnitude(preset.excerpt_path, s)))
-    panels.append(("output", _file_magnitude(wav, s)))
-    spectrogram_picture(png, panels, sample_rate=s.sample_rate, hop_length=s.hop_length)
+    comparison_picture(png, DEMO_CLIP, wav, load_preset(resolve_preset_path(args.preset)))
     print(f"wrote {png}")
     return status
 
@@ -418,7 +391,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
     input_is_file, output_is_file = _check_live_args(args)
     if input_is_file and output_is_file:
         return _render(args)
-    from .io.live import run_live
+    from .app.live import run_live
 
     try:
         def make_engine():

@@ -64,22 +64,12 @@ def _analysis(s: Settings) -> tuple:
 
 
 MODES: dict[str, LatencyMode] = {
-    # 8-frame blocks with 8 steps scored as 16-frame blocks with 12 on the quality measures (Gram
-    # gap, correlation, chroma, onsets within 0.02 on three real-music pairs; one pair 0.09 better
-    # on the Gram gap), at 301.8 ms of engine latency instead of 557. 1 overlap frame and a 1-frame
-    # phase look-ahead scored as 2 and 3. One step costs about 10 ms and the rest of a block 4:
-    # 130 ms leaves room for the 8 steps, and the deadline takes steps away first.
-    # 7-frame blocks (7 + 1 frames and 8 repeats of the last: the same 16 feature columns per step)
-    # kept the onsets 8 had lost when the loss padding was cut to fill one tile (folk pair 0.91
-    # against 0.89; the others and the held-out Gram gap unchanged: 0.52/0.27/0.83/0.56 against
-    # 0.52/0.27/0.82/0.57), at 23 ms less latency and 1/8 more blocks to compute per second.
-    # Live they need the same 130 ms per block (0.8 of one) that 8-frame blocks had: side by side
-    # through JACK at 1024-frame periods with the bench's hog, 0.7 of one (114 ms) gave 2.6 steps
-    # per block and a style gap of 0.83, 0.8 gave 3.9 and 0.85 (8-frame blocks: 3.2-3.6, 0.84-0.86)
+    # 7 + 1 frames and the loss's repeats of the last fill one 16-column tile of the network; the
+    # worker gets 0.8 of a block (130 ms) to compute one live (docs/design-notes.md has the
+    # measurements behind both)
     "normal": LatencyMode("normal", Settings(), block_frames=7, overlap_frames=1, look_ahead=1, suffix="",
                           compute_blocks=0.8),
-    # 4 frames of 128 are 23 ms. One block of compute gave 5-7 of 12 steps through JACK (per-block
-    # overheads dominate at this size); two give the optimiser room for 12
+    # 4 frames of 128 are 23 ms, where per-block overheads dominate: two blocks of compute time
     "low": LatencyMode("low", Settings(n_fft=512, hop_length=128, n_filters=1024, width=11), block_frames=4,
                        overlap_frames=2, look_ahead=2, suffix="-low", compute_blocks=2.0),
 }

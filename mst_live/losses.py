@@ -45,20 +45,29 @@ class FeatureMemory:
     a 4000 x 256 x 256 product (6.8 ms on 2 cores, more than one optimiser step); appending 7
     columns costs their products with the columns kept (0.2 ms)."""
 
-    def __init__(self, n_filters: int, frames: int, *, device: torch.device | str = "cpu") -> None:
-        self.n_filters, self.frames, self.device = n_filters, frames, torch.device(device)
+    def __init__(self, n_filters: int, frames: int, *, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        self.n_filters, self.frames, self.device, self.dtype = n_filters, frames, torch.device(device), dtype
         self.reset()
 
     def reset(self) -> None:
-        self.features = torch.zeros(self.n_filters, 0, device=self.device)
-        self._gram = torch.zeros(0, 0, device=self.device)
+        self.features = torch.zeros(self.n_filters, 0, device=self.device, dtype=self.dtype)
+        self._gram = torch.zeros(0, 0, device=self.device, dtype=self.dtype)
         self.gram_sq = 0.0
+        self._target_sq: tuple[StyleTarget, float] | None = None
+
+    def target_sq(self, target: StyleTarget) -> float:
+        """‖WᵀM‖²_F for the style's factor W: once per block and target, not once per step."""
+        if self._target_sq is None or self._target_sq[0] is not target:
+            w = self.features.T @ target.factor
+            self._target_sq = (target, float((w * w).sum()))
+        return self._target_sq[1]
 
     def push(self, f: torch.Tensor) -> None:
         """Append feature columns (n_filters, n); the oldest beyond ``frames`` are forgotten."""
         if self.frames <= 0:
             return
-        f = f.detach().float()
+        f = f.detach().to(self.dtype)
         keep = max(0, min(self.features.shape[1], self.frames - f.shape[1]))
         old = self.features[:, self.features.shape[1] - keep :]
         f = f[:, -self.frames :]
@@ -67,6 +76,7 @@ class FeatureMemory:
         self._gram = torch.cat([torch.cat([g, cross], dim=1), torch.cat([cross.T, f.T @ f], dim=1)], dim=0)
         self.features = torch.cat([old, f], dim=1)
         self.gram_sq = float((self._gram * self._gram).sum())
+        self._target_sq = None
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -74,12 +84,20 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return features @ features.T / features.shape[1]
 
 
-def style_loss(features: torch.Tensor, target: StyleTarget) -> torch.Tensor:
-    """‖F·Fᵀ/T − G_s‖²_F via ‖FᵀF‖²/T² − 2‖WᵀF‖²/T + ‖G_s‖²: T x T and r x T products only."""
+def style_loss(features: torch.Tensor, target: StyleTarget, memory: FeatureMemory | None = None) -> torch.Tensor:
+    """‖G − G_s‖²_F for the Gram G = X·Xᵀ/T of the feature columns X = [memory, features], via
+    ‖XᵀX‖²/T² − 2‖WᵀX‖²/T + ‖G_s‖² (W the style's factor): T x T and r x T products only, never
+    the C x C Gram. The memory's own terms are the ones `FeatureMemory` keeps; only its products
+    with ``features`` are new. The one style objective of the engine and of `transfer`."""
     t = features.shape[1]
     ftf = features.T @ features
     cross = target.factor.T @ features
-    return (ftf * ftf).sum() / (t * t) - 2.0 * (cross * cross).sum() / t + target.sq_norm
+    if memory is None or memory.features.shape[1] == 0:
+        return (ftf * ftf).sum() / (t * t) - 2 * (cross * cross).sum() / t + target.sq_norm
+    t += memory.features.shape[1]
+    mf = features.T @ memory.features  # in this order torch reads the memory in its layout: 3x faster
+    gram_sq = (memory.gram_sq + 2 * (mf * mf).sum() + (ftf * ftf).sum()) / (t * t)
+    return gram_sq - 2 * (memory.target_sq(target) + (cross * cross).sum()) / t + target.sq_norm
 
 
 def content_loss(features: torch.Tensor, content_features: torch.Tensor, alpha: float) -> torch.Tensor:

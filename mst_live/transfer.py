@@ -11,6 +11,7 @@ sink leaves a valid file holding it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from .dsp.streaming_gl import StreamingGriffinLim
 from .errors import ParameterError, check_int, check_range
 from .features import FeatureNet
 from .losses import content_loss, style_loss
+from .optimize import lbfgs
 from .preset import Preset
 
 Progress = Callable[[float, float], None]
@@ -75,29 +77,29 @@ def optimise_segment(
         x = content_logmag.clone()
     else:
         x = torch.randn(content_logmag.shape, generator=generator) * 1e-3
-    x = x.to(net.device, torch.float32).contiguous().requires_grad_(True)
-    opt = torch.optim.LBFGS(
-        [x], lr=1.0, max_iter=n_iter, max_eval=n_iter + n_iter // 4 + 1, tolerance_grad=0.0,
-        tolerance_change=0.0, history_size=20, line_search_fn="strong_wolfe",
-    )
+    x = x.to(net.device, torch.float32).contiguous()
+    best: list = [math.inf, x]  # the lowest loss evaluated and its point: what an interruption keeps
     evals = 0
 
-    def closure() -> torch.Tensor:
+    def fg(v: torch.Tensor) -> tuple[float, torch.Tensor]:
         nonlocal evals
-        opt.zero_grad()
-        f = net(x)
+        v = v.detach().requires_grad_(True)
+        f = net(v)
         loss = style_weight * style_loss(f, target) + content_loss(f, fc, content_weight)
         loss.backward()
         evals += 1
         on_eval()
-        return loss
+        value = float(loss.detach())
+        if value < best[0]:
+            best[:] = [value, v.detach()]
+        return value, v.grad
 
     interrupted = False
     try:
         if n_iter > 0:
-            opt.step(closure)
+            x, _ = lbfgs(fg, x, max_evals=n_iter + n_iter // 4 + 1, history=20)
     except KeyboardInterrupt:
-        interrupted = True
+        interrupted, x = True, best[1]
     return torch.clamp(x.detach()[:, :n], min=0.0).cpu().float(), interrupted, evals
 
 

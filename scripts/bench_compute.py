@@ -74,11 +74,11 @@ def child() -> None:
         eng = StyleEngine(preset, net=net)
         eng.process(np.zeros(4096, np.float32))
         eng.reset()
-        eng._recent_evals.clear()
+        eng.planner.clear()
         t0 = time.perf_counter()
         y = np.concatenate([eng.process(content), eng.flush()])[eng.latency :]
         row["load"] = (time.perf_counter() - t0) / 10.0
-        evals = sorted(eng._recent_evals)
+        evals = sorted(eng.planner.evals)
         row["eval_ms"] = 1000 * evals[len(evals) // 2]
         row["steps"] = eng.stats.evaluations / max(eng.stats.blocks, 1)
         row["gap"] = ys.style_gap_closed(y, content, g_style)

@@ -51,3 +51,26 @@ def test_no_local_paths():
              for m in [LOCAL_PATH.search(text)] if m or own in text]
     assert not found, "\n".join(found)
     assert LOCAL_PATH.search("done: /home/me/mst-live/.cache/bench/x.wav") and not LOCAL_PATH.search("done: .cache/bench/x.wav")
+
+
+README = ROOT / "README.md"
+
+
+def test_readme_is_short_and_has_no_history():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 250
+    found = re.findall(r"(?i)\b(?:was|were|before|the first version|no longer|used to|instead of)\b", text)
+    assert not found, found
+
+
+def test_readme_start_options_table_is_the_code():
+    """The start-only options' defaults as the command line has them."""
+    from mst_live.cli import build_parser
+    from mst_live.latency import MODES
+
+    args = build_parser().parse_args([])
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(--[a-z-]+)` \| ([^|]+?) \|", README.read_text(), re.M)}
+    assert rows["--follow"] == f"{args.follow:g}"
+    assert rows["--phase"] == args.phase and rows["--latency"] == args.latency
+    assert rows["--block-frames"] == f"{MODES['normal'].block_frames} ({MODES['low'].block_frames} low)"
+    assert rows["--device"] == args.live_device and rows["--precision"] == args.precision

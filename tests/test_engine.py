@@ -24,6 +24,12 @@ def make(preset, **kw):
                        precision=kw.pop("precision", "float32"), **kw)
 
 
+def optimise(eng, content):
+    """One block through the engine's optimiser, after whatever the engine has heard."""
+    return eng.optimiser(content, eng.params.snapshot(), None, ctx_in=eng._ctx_in, ctx_out=eng._ctx_out,
+                         memory=eng._memory)
+
+
 def run(engine, x, sizes):
     outs, i, k = [], 0, 0
     while i < x.size:
@@ -107,7 +113,7 @@ def test_overload_takes_fewer_steps_when_time_is_short(preset, monkeypatch):
     hop, frames = preset.settings.hop_length, eng.block_frames + eng.overlap_frames
     block = x[: (frames + 3) * hop]  # exactly one block's frames become ready
     eng.process(block)  # a first block, all steps, sets the per-evaluation estimate
-    assert eng.stats.evaluations == 30 and eng.stats.eval_seconds > 0
+    assert eng.stats.evaluations == 30 and eng.planner.eval_seconds > 0
     eng.reset()
     eng.process(block, deadline=clock.now + 0.045)
     assert eng.stats.blocks == 1
@@ -191,7 +197,7 @@ def test_each_bin_moves_at_most_max_change(preset):
     eng = make(preset, params={"steps": 20, "max_change": 6.0})
     mag = np.abs(np.random.default_rng(0).standard_normal((preset.settings.n_bins, 10))).astype(np.float32) * 3
     content = torch.log1p(torch.from_numpy(mag))
-    x, steps, _ = eng._optimise(content, eng.params.snapshot(), None)
+    x, steps, _ = optimise(eng, content)
     assert steps > 0
     ratio = torch.expm1(x) / torch.from_numpy(mag).clamp(min=1e-12)
     assert float(ratio.max()) <= 10 ** (6 / 20) * (1 + 1e-4) and float(ratio.min()) >= 10 ** (-6 / 20) * (1 - 1e-4)
@@ -206,7 +212,7 @@ def test_the_optimiser_hands_back_the_features_of_its_result(preset):
     run(eng, harmonic_melody(1.0, seed=6), [700])  # a left context that is not silence
     eng.process(harmonic_melody(1.0, seed=7))
     mag = np.abs(np.random.default_rng(1).standard_normal((preset.settings.n_bins, 9))).astype(np.float32)
-    x, steps, features = eng._optimise(torch.log1p(torch.from_numpy(mag)), eng.params.snapshot(), None)
+    x, steps, features = optimise(eng, torch.log1p(torch.from_numpy(mag)))
     assert steps > 0 and features is not None
     expected = eng.net(torch.cat([eng._ctx_out, x], dim=1))
     assert float(eng._ctx_out.abs().max()) > 0.1
@@ -271,7 +277,7 @@ def test_warm_up_times_the_optimiser_whatever_the_parameters(preset):
         eng = make(preset, params=start)
         before = eng.params.as_dict()
         eng.warm_up()
-        assert eng._planned_cost() > 0 and eng.stats.eval_seconds > 0, start  # what deadlines plan with
+        assert eng.planner.planned_cost() > 0 and eng.planner.eval_seconds > 0, start  # what deadlines plan with
         assert eng.params.as_dict() == before  # the performer's settings are untouched
         assert eng.stats.blocks == 0 and eng.stats.evaluations == 0  # and the stream starts afresh
 
@@ -288,7 +294,7 @@ def test_the_pitch_term_keeps_the_notes_played(preset):
 
     def moved(weight: float) -> float:
         eng = make(preset, params={"steps": 20, "pitch_weight": weight, "max_change": 24.0})
-        out, steps, _ = eng._optimise(content, eng.params.snapshot(), None)
+        out, steps, _ = optimise(eng, content)
         assert steps > 0
         return float(((pitch_classes(torch.expm1(out), bank) - before) ** 2).sum())
 

@@ -86,3 +86,29 @@ def test_feature_memory_keeps_the_last_frames_and_their_gram_norm():
     off = FeatureMemory(40, 0)
     off.push(torch.rand(40, 5))
     assert off.features.shape[1] == 0 and off.gram_sq == 0.0
+
+
+def test_style_loss_with_memory_equals_the_full_gram_of_memory_and_block():
+    """The engine's objective: the style term over the memory's columns and the block's, against
+    the C x C Gram of the two together formed naively, in float64, value and gradient."""
+    g = torch.Generator().manual_seed(3)
+    c, r = 30, 5
+    mem = FeatureMemory(c, 12, dtype=torch.float64)
+    for n in (5, 9):  # a memory that has filled and slid
+        mem.push(torch.rand(c, n, generator=g, dtype=torch.float64))
+    basis = torch.linalg.qr(torch.randn(c, r, generator=g, dtype=torch.float64))[0]
+    eig = torch.rand(r, generator=g, dtype=torch.float64) + 0.1
+    g_s = basis @ torch.diag(eig) @ basis.T
+    target = StyleTarget.from_eig(basis, eig, float((g_s * g_s).sum()))
+    f = torch.rand(c, 7, generator=g, dtype=torch.float64).requires_grad_(True)
+    ours = style_loss(f, target, mem)
+    (g_ours,) = torch.autograd.grad(ours, f)
+    f2 = f.detach().clone().requires_grad_(True)
+    both = torch.cat([mem.features, f2], dim=1)
+    naive = ((gram(both) - g_s) ** 2).sum()
+    (g_naive,) = torch.autograd.grad(naive, f2)
+    assert mem.features.shape[1] == 12
+    torch.testing.assert_close(ours, naive, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(g_ours, g_naive, rtol=1e-9, atol=1e-12)
+    # without the memory it is the block's own Gram
+    torch.testing.assert_close(style_loss(f, target), ((gram(f) - g_s) ** 2).sum(), rtol=1e-9, atol=1e-12)

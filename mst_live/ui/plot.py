@@ -29,3 +29,28 @@ def spectrogram_picture(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def file_magnitude(path: str | os.PathLike, settings, *, seconds: float = 30.0) -> np.ndarray:
+    """The magnitude spectrogram of an audio file's first ``seconds``, read block by block."""
+    from ..dsp.stft import stft
+    from ..io.files import iter_mono_blocks
+
+    want = int(seconds * settings.sample_rate)
+    parts, have = [], 0
+    for block in iter_mono_blocks(path, settings.sample_rate):
+        parts.append(block[: want - have])
+        have += parts[-1].size
+        if have >= want:
+            break
+    return np.abs(stft(np.concatenate(parts), n_fft=settings.n_fft, hop_length=settings.hop_length))
+
+
+def comparison_picture(path: str | os.PathLike, content: str | os.PathLike, output: str | os.PathLike, preset) -> None:
+    """Content, the preset's style excerpt (where it has one) and output, their first 30 s each."""
+    s = preset.settings
+    panels = [("content", file_magnitude(content, s))]
+    if preset.excerpt_path is not None:
+        panels.append((f"style ({preset.name})", file_magnitude(preset.excerpt_path, s)))
+    panels.append(("output", file_magnitude(output, s)))
+    spectrogram_picture(path, panels, sample_rate=s.sample_rate, hop_length=s.hop_length)

@@ -1,0 +1,1 @@
+"""The application around the library: what the command line runs."""

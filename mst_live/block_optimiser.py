@@ -1,0 +1,106 @@
+"""One block's optimisation: the loss over the block, and a budgeted L-BFGS over bounded gains."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from .features import FeatureNet
+from .losses import FeatureMemory, chroma_filterbank, content_loss, pitch_classes, pitch_loss, style_loss
+from .optimize import lbfgs
+from .params import ParamValues
+from .planner import StepPlanner
+from .styles import Styles
+
+# Each block's optimiser starts from this share of the gain each band ended the previous block
+# with: live, a block may get only a few steps, and from no gain at all those do little; the
+# whole last gain drifts toward a steady EQ (docs/design-notes.md).
+WARM_START = 0.7
+# The block's last frame is repeated on the right for the loss, at least this often and as much
+# more as fills the network's tile (never beyond its context): without it the last frames enter
+# fewer features than the rest and come out brighter once per block, a flutter.
+LOSS_PAD = 6
+
+
+def bounded_gains(content: torch.Tensor, max_change_db: float):
+    """x = log1p(m·exp(b·tanh v)) and dx/dv for the variables v: each bin's magnitude m moved by a
+    gain of at most ±``max_change_db``, never by added energy, which in bins the input leaves
+    silent would be a broadband noise floor (hiss)."""
+    mag = torch.expm1(content)
+    bound = max_change_db / 20.0 * math.log(10.0)  # dB as nats of magnitude
+
+    def shaped(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        th = torch.tanh(v)
+        mg = mag * torch.exp(bound * th)
+        return torch.log1p(mg), mg / (1.0 + mg) * bound * (1.0 - th * th)
+
+    return shaped
+
+
+class BlockOptimiser:
+    """Moves a block's log-magnitude toward the style: the loss (style with the memory, content,
+    pitch), the bounded gains it is optimised over, and the warm start from the last block's gains.
+    Every evaluation's time goes to the ``planner``, which a deadline plans with."""
+
+    def __init__(self, net: FeatureNet, styles: Styles, planner: StepPlanner) -> None:
+        self.net, self.styles, self.planner = net, styles, planner
+        s = net.settings
+        self._pitch_bank = torch.from_numpy(chroma_filterbank(sample_rate=s.sample_rate, n_fft=s.n_fft)).to(
+            device=net.device, dtype=torch.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        self._gains = torch.zeros(0, 1, device=self.net.device)
+
+    def __call__(self, content: torch.Tensor, p: ParamValues, deadline: float | None, *, ctx_in: torch.Tensor,
+                 ctx_out: torch.Tensor, memory: FeatureMemory, commit: int | None = None,
+                 played: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+        """The optimised block, the evaluations spent, and the features of the block returned.
+        ``ctx_in`` / ``ctx_out``: the frames before the block, as played and as emitted.
+        ``played``: the input's own magnitudes, whose pitch classes the pitch term holds (``content``
+        is the first stage's result); by default, those of ``content``."""
+        loss = self.block_loss(content, p, ctx_in=ctx_in, ctx_out=ctx_out, memory=memory, played=played)
+        shaped = bounded_gains(content, p.max_change)
+        best: list = [math.inf, None, None]  # the lowest loss seen, its point and its features
+
+        def fg(v: torch.Tensor) -> tuple[float, torch.Tensor]:
+            t0 = time.perf_counter()
+            x, dx_dv = shaped(v)
+            xv = x.requires_grad_(True)
+            value, f = loss(xv)
+            value.backward()
+            out = float(value.detach())
+            if out < best[0]:
+                best[:] = [out, v, f.detach()]
+            self.planner.record_eval(time.perf_counter() - t0)
+            return out, xv.grad * dx_dv
+
+        start = (torch.atanh(WARM_START * self._gains).expand_as(content).contiguous()
+                 if self._gains.numel() else torch.zeros_like(content))
+        v, steps = lbfgs(fg, start, max_evals=p.steps, deadline=deadline, eval_seconds=self.planner.planned_cost)
+        if not steps:
+            return content, 0, None
+        self._gains = torch.tanh(v[:, : commit or v.shape[1]]).mean(dim=1, keepdim=True)  # as shares of the bound
+        return shaped(v)[0], steps, (best[2] if best[1] is v else None)
+
+    def block_loss(self, content: torch.Tensor, p: ParamValues, *, ctx_in: torch.Tensor, ctx_out: torch.Tensor,
+                   memory: FeatureMemory, played: torch.Tensor | None = None):
+        """The block's loss as a function of its log-magnitude x: style (with the memory), content
+        and pitch terms, over the emitted frames on the left and the last frame repeated on the right."""
+        net, target = self.net, self.styles.target(p)
+        pad = net.tile_padding(content.shape[1], at_least=LOSS_PAD)
+        with torch.no_grad():
+            fc = net(torch.cat([ctx_in, content, content[:, -1:].expand(-1, pad)], dim=1))
+        bank, beta = self._pitch_bank, p.pitch_weight
+        pitch_target = pitch_classes(torch.expm1(content) if played is None else played, bank) if beta > 0 else None
+
+        def loss(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            f = net(torch.cat([ctx_out, x, x[:, -1:].expand(-1, pad)], dim=1))
+            value = p.style_weight * style_loss(f, target, memory) + content_loss(f, fc, p.content_weight)
+            if pitch_target is not None:
+                value = value + pitch_loss(torch.expm1(x), pitch_target, bank, beta)
+            return value, f
+
+        return loss

@@ -1,0 +1,46 @@
+"""The styles a running engine can take: the presets program change chooses from, and the morph preset."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .features import FeatureNet
+from .losses import StyleTarget
+from .params import ParamValues
+from .preset import Preset
+
+
+class Styles:
+    """presets[params.style_index] (the last one past the end), blended toward ``morph`` by
+    params.morph. All share the network, so every one is checked against it."""
+
+    def __init__(self, presets: list[Preset], morph: Preset | None, *, net: FeatureNet) -> None:
+        self.presets, self.morph = presets, morph
+        for p in [*presets, *([morph] if morph else [])]:
+            p.check_network(net.settings, net.checksum)
+        self._targets = [p.style_target(device=net.device, dtype=torch.float32) for p in presets]
+        self._morph = morph.style_target(device=net.device, dtype=torch.float32) if morph else None
+        self._cross = [float(((t.factor.T @ self._morph.factor) ** 2).sum()) if self._morph is not None else 0.0
+                       for t in self._targets]
+
+    def index(self, p: ParamValues) -> int:
+        return min(p.style_index, len(self.presets) - 1)
+
+    def target(self, p: ParamValues) -> StyleTarget:
+        """The style Gram target for these parameter values."""
+        i = self.index(p)
+        t = self._targets[i]
+        if self._morph is not None and p.morph > 0:
+            t = t.blend(self._morph, p.morph, self._cross[i])
+        return t
+
+    def bin_stats(self, p: ParamValues) -> tuple[np.ndarray, np.ndarray]:
+        """Each bin's log-magnitude mean and spread for the first stage, morphed like the target."""
+        st = self.presets[self.index(p)]
+        mean, std = st.bin_mean, st.bin_std
+        if self.morph is not None and p.morph > 0:
+            m = p.morph
+            mean = (1 - m) * mean + m * self.morph.bin_mean
+            std = (1 - m) * std + m * self.morph.bin_std
+        return mean, std

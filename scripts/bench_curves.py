@@ -1,0 +1,175 @@
+"""Style against content kept, as curves: the engine swept over its style weight beside a playable,
+causal baseline swept over its strength, on the quality benchmark's real-music pairs.
+
+The baseline is the per-bin mean+spread match a stream can play: each bin's log-magnitude moved
+from the input's running statistics (from the stream's start, nothing of its future) to the
+preset's, interpolated in log-magnitude by its strength (0 = the input, 1 = the full match), the
+input's phase kept, peak-normalised. Every output is brought to the input's loudness (RMS) before
+it is measured, so level buys nothing. Where both curves cover the same range of content kept,
+they are compared at equal content kept by linear interpolation.
+
+Run: .venv/bin/python scripts/bench_curves.py   (writes the 'curves' section of BENCHMARKS.md and
+docs/bench/curves-N.png). Needs `make bench-deps` and the quality benchmark's music.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quality_measures as qm
+from bench_quality import PAIRS, STYLE_AT, STYLE_LEN, cut, music, run_engine
+from benchmd import ROOT, machine, write_section
+
+from mst_live import FeatureNet, Settings, StyleEngine, build_preset
+from mst_live.compute import choose
+from mst_live.dsp.bin_match import BinStats
+from mst_live.dsp.stft import istft, stft
+from mst_live.io.files import read_mono
+from mst_live.params import PARAMS, LiveParams
+
+CLIP = 10.0
+ENGINE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)  # PARAMS["style_weight"].default among them
+BASELINE_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+STYLE_MEASURES = (("gram", "Gram gap"), ("corr", "corr gap"))
+CONTENT_MEASURES = (("chroma", "chroma cosine"), ("onset", "onset correlation"))
+PICTURES = ROOT / "docs" / "bench"
+
+
+def causal_match(x: np.ndarray, mean: np.ndarray, std: np.ndarray, strength: float) -> np.ndarray:
+    """The mean+spread match with the input's running statistics, at ``strength``, peak-normalised."""
+    spec = stft(x, n_fft=qm.N_FFT, hop_length=qm.HOP)
+    lx = np.log1p(np.abs(spec))
+    stats, out = BinStats(lx.shape[0]), np.empty_like(lx)
+    for t in range(lx.shape[1]):
+        stats.add(lx[:, t : t + 1])
+        m, s = stats.mean(), stats.std() + 1e-6
+        matched = np.maximum((lx[:, t] - m) / s * std + mean, 0.0)
+        out[:, t] = (1 - strength) * lx[:, t] + strength * matched
+    y = istft(np.expm1(out) * np.exp(1j * np.angle(spec)), hop_length=qm.HOP, length=x.size).astype(np.float32)
+    return y * (0.98 / max(float(np.max(np.abs(y))), 1e-9))
+
+
+def measure(y: np.ndarray, x: np.ndarray, sm: qm.StyleMeasures, ref_notes: np.ndarray, flat_ref: float) -> dict:
+    y = qm.fit(np.nan_to_num(y.astype(np.float32)), x.size)
+    y = y * (qm.rms(x) / qm.rms(y))  # one loudness: level buys nothing
+    return {"gram": sm.gram_gap(y, x), "corr": sm.corr_gap(y, x), "chroma": qm.chroma_cosine(y, x),
+            "onset": qm.onset_correlation(y, x), "f1": qm.onset_f1(qm.transcribe(y), ref_notes),
+            "flat": qm.flatness(y) / flat_ref}
+
+
+def at_equal_content(points: list[dict], content: str, style: str, where: float) -> float | None:
+    """The curve's style measure at ``where`` on the content measure, interpolated; None outside it."""
+    pts = sorted((p[content], p[style]) for p in points)
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    if not xs[0] <= where <= xs[-1]:
+        return None
+    return float(np.interp(where, xs, ys))
+
+
+def compare(engine: list[dict], base: list[dict]) -> dict[str, str]:
+    """For each style and content measure: engine minus baseline at the engine's own points of
+    content kept that the baseline's curve covers (median), or where the curves do not overlap."""
+    out = {}
+    for s_key, _ in STYLE_MEASURES:
+        for c_key, _ in CONTENT_MEASURES:
+            diffs = [e[s_key] - b for e in engine
+                     if (b := at_equal_content(base, c_key, s_key, e[c_key])) is not None]
+            out[f"{s_key} vs {c_key}"] = f"{np.median(diffs):+.2f} ({len(diffs)} pts)" if diffs else "no overlap"
+    return out
+
+
+def picture(path: Path, label: str, engine: list[dict], base: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(9, 7))
+    for i, (s_key, s_name) in enumerate(STYLE_MEASURES):
+        for j, (c_key, c_name) in enumerate(CONTENT_MEASURES):
+            ax = axes[i][j]
+            for pts, name, knob, mark in ((engine, "engine (style weight)", "w", "o-"),
+                                          (base, "causal mean+spread (strength)", "a", "s--")):
+                ax.plot([p[c_key] for p in pts], [p[s_key] for p in pts], mark, label=name)
+                for p in pts:
+                    ax.annotate(f"{p[knob]:g}", (p[c_key], p[s_key]), fontsize=7, xytext=(3, 3),
+                                textcoords="offset points")
+            ax.set_xlabel(f"{c_name} (content kept)")
+            ax.set_ylabel(f"{s_name} (style)")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(label, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main() -> None:
+    s = Settings()
+    root = music()
+    work = ROOT / ".cache/curves"
+    work.mkdir(parents=True, exist_ok=True)
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
+    default = PARAMS["style_weight"].default
+    sections = []
+    for n, (label, content_file, c_at, style_file) in enumerate(PAIRS, 1):
+        x = cut(read_mono(root / content_file, s.sample_rate), c_at, CLIP)
+        style = cut(read_mono(root / style_file, s.sample_rate), STYLE_AT, STYLE_LEN)
+        sf.write(work / "style.wav", style, s.sample_rate)
+        preset = build_preset([work / "style.wav"], settings=s)
+        sm = qm.StyleMeasures(s, style, CLIP)
+        ref_notes, flat_ref = qm.transcribe(x), max(qm.flatness(x), qm.flatness(style))
+        engine = []
+        for w in ENGINE_WEIGHTS:
+            y, _ = run_engine(StyleEngine(preset, net=net, params=LiveParams(style_weight=w)), x)
+            engine.append({"w": w, **measure(y, x, sm, ref_notes, flat_ref)})
+            print(label, "engine", engine[-1], flush=True)
+        base = []
+        for a in BASELINE_STRENGTHS:
+            y = causal_match(x, preset.bin_mean.astype(np.float64), preset.bin_std.astype(np.float64), a)
+            base.append({"a": a, **measure(y, x, sm, ref_notes, flat_ref)})
+            print(label, "baseline", base[-1], flush=True)
+        pic = PICTURES / f"curves-{n}.png"
+        picture(pic, label, engine, base)
+        rows = ["| output | knob | Gram gap | corr gap | chroma cos | onset corr | note F1 | flatness excess |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for p in engine:
+            name = "**engine, default**" if p["w"] == default else "engine"
+            rows.append(f"| {name} | style weight {p['w']:g} | {p['gram']:.2f} | {p['corr']:.2f} | {p['chroma']:.2f} | "
+                        f"{p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} |")
+        for p in base:
+            rows.append(f"| causal mean+spread | strength {p['a']:g} | {p['gram']:.2f} | {p['corr']:.2f} | "
+                        f"{p['chroma']:.2f} | {p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} |")
+        cmp = compare(engine, base)
+        verdict = "; ".join(f"{k}: {v}" for k, v in cmp.items())
+        up_to_default = max(p["flat"] for p in engine if p["w"] <= default)
+        sections.append(f"**{label}**\n\n![{label}: style against content kept](docs/bench/curves-{n}.png)\n\n"
+                        + "\n".join(rows) + f"\n\nEngine minus baseline at equal content kept (median over the engine's "
+                        f"points the baseline covers): {verdict}. Largest flatness excess up to the default: "
+                        f"{up_to_default:.2f}.\n")
+        print(sections[-1], flush=True)
+    body = "\n".join([
+        "## Style against content kept: the engine's knob beside the causal mean+spread match",
+        "",
+        f"`scripts/bench_curves.py` on {machine()}. The quality section's four real-music pairs (10 s of "
+        "content; the preset from 60 s of the style). **engine**: rendered file to file at its defaults but "
+        f"for the style weight, swept over {', '.join(f'{w:g}' for w in ENGINE_WEIGHTS)} (default {default:g}). "
+        "**causal mean+spread**: each bin's log-magnitude moved from the input's running mean and spread (from "
+        "the stream's start, no future) to the preset's, interpolated in log-magnitude by its strength "
+        f"({', '.join(f'{a:g}' for a in BASELINE_STRENGTHS)}), the input's phase, peak-normalised. Every "
+        "output is brought to the input's RMS before it is measured. Measures as in the quality section; a "
+        "curve above and to the right is better (more style at the same content kept).",
+        "",
+        *sections,
+    ])
+    write_section("curves", body)
+
+
+if __name__ == "__main__":
+    main()

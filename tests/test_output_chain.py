@@ -1,0 +1,57 @@
+"""The output chain's stages, one by one, each with the plugin shape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mst_live.dsp.output_chain import Blend, Follow, Level, OutputChain
+
+SR = 22050
+
+
+def tone(n: int, amp: float = 0.5, f: float = 440.0) -> np.ndarray:
+    return (amp * np.sin(2 * np.pi * f * np.arange(n) / SR)).astype(np.float32)
+
+
+def test_every_stage_has_the_plugin_shape_and_no_delay():
+    for stage in (Follow(SR, 1.0), Blend(SR, 0.0), Level(SR, 1.0), OutputChain(SR, follow=1, mix=1, gain=1, bypass=0)):
+        assert stage.latency == 0 and callable(stage.reset) and callable(stage.process)
+
+
+def test_blend_glides_to_a_new_value_without_a_step_and_is_block_size_blind():
+    a, b = np.ones(2000, np.float32), np.zeros(2000, np.float32)
+    one = Blend(SR, 0.0).process(a, b, value=1.0)
+    assert one[0] < 0.01 and one[-1] > 0.999  # 10 ms glide: from b to a
+    assert np.max(np.abs(np.diff(one))) < 0.01  # no step anywhere
+    two = Blend(SR, 0.0)
+    parts = np.concatenate([two.process(a[:300], b[:300], value=1.0), two.process(a[300:], b[300:], value=1.0)])
+    np.testing.assert_allclose(parts, one, atol=1e-6)
+    two.reset(0.25)
+    assert abs(float(two.process(a[:1], b[:1], value=0.25)[0]) - 0.25) < 1e-6  # reset: starts there, no glide
+
+
+def test_level_scales_after_its_glide():
+    lv = Level(SR, 1.0)
+    y = lv.process(np.ones(4000, np.float32), gain=0.5)
+    assert abs(float(y[-1]) - 0.5) < 1e-4 and float(y[0]) > 0.9
+
+
+def test_follow_imposes_the_inputs_dynamics_and_is_off_at_zero():
+    wet, dry = tone(4 * SR), tone(4 * SR)
+    dry[2 * SR :] *= 0.1  # the player gets 20 dB softer
+    followed = Follow(SR, 1.0).process(wet, dry)
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    assert rms(followed[3 * SR :]) < 0.3 * rms(followed[SR : 2 * SR])  # softer with the input
+    np.testing.assert_array_equal(Follow(SR, 0.0).process(wet, dry), wet)
+
+
+def test_the_chain_never_passes_the_ceiling_and_bypass_gives_the_input():
+    chain = OutputChain(SR, follow=0.0, mix=1.0, gain=4.0, bypass=0.0)
+    loud = chain.process(tone(SR, 0.9), tone(SR, 0.1), mix=1.0, gain=4.0, bypass=0.0)
+    assert float(np.max(np.abs(loud))) <= 0.98 + 1e-6 and float(np.max(np.abs(loud))) > 0.9
+    chain.reset(mix=1.0, gain=1.0, bypass=1.0)
+    dry = tone(SR, 0.3, 220.0)
+    out = chain.process(tone(SR, 0.5), dry, mix=1.0, gain=1.0, bypass=1.0)
+    np.testing.assert_allclose(out, dry, atol=1e-6)  # bypassed: the input, whatever the wet signal
+    half = chain.process(tone(SR, 0.5), dry, mix=0.0, gain=1.0, bypass=0.0)
+    np.testing.assert_allclose(half[-100:], dry[-100:], atol=1e-4)  # mix 0: the input again, after the glides

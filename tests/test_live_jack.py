@@ -112,7 +112,7 @@ def test_an_unexpected_fault_in_live_mode_is_one_line_and_a_clean_stop(jack_serv
     for where, target in (("running", "L.StatusScreen.update"), ("starting", "L.StyleEngine.warm_up")):
         events = tmp_path / f"{where}.jsonl"
         owner, attr = target.rsplit(".", 1)
-        code = ("import sys; import mst_live.io.live as L; import mst_live.cli as c\n"
+        code = ("import sys; import mst_live.app.live as L; import mst_live.cli as c\n"
                 "def boom(*a, **k):\n    raise ValueError('synthetic fault')\n"
                 f"setattr({owner}, {attr!r}, boom)\nsys.exit(c.main(sys.argv[1:]))")
         out = subprocess.run([sys.executable, "-c", code, "--preset", str(small_preset_path), "--input", "mic",

@@ -91,11 +91,12 @@ def style_loss(features: torch.Tensor, target: StyleTarget, memory: FeatureMemor
     with ``features`` are new. The one style objective of the engine and of `transfer`."""
     t = features.shape[1]
     ftf = features.T @ features
-    cross = target.factor.T @ features
     if memory is None or memory.features.shape[1] == 0:
+        cross = target.factor.T @ features
         return (ftf * ftf).sum() / (t * t) - 2 * (cross * cross).sum() / t + target.sq_norm
     t += memory.features.shape[1]
     mf = features.T @ memory.features  # in this order torch reads the memory in its layout: 3x faster
+    cross = target.factor.T @ features
     gram_sq = (memory.gram_sq + 2 * (mf * mf).sum() + (ftf * ftf).sum()) / (t * t)
     return gram_sq - 2 * (memory.target_sq(target) + (cross * cross).sum()) / t + target.sq_norm
 

@@ -40,6 +40,15 @@ HOG = (20.0, 45.0)  # seconds of the clip with both cores busy
 WINDOWS = {"before": 10.0, "during": 30.0, "after": 52.0}  # where the delay is measured (2 s each)
 
 
+def step_medians(events: list[dict]) -> tuple[float, float]:
+    """The median of the steps the last block got, over the status lines (one a second) outside
+    the hog (with a second's margin) and inside it."""
+    status = [e for e in events if e["type"] == "status"]
+    free = [e["steps_done"] for e in status if not HOG[0] - 1 <= e["input_s"] <= HOG[1] + 1]
+    hogged = [e["steps_done"] for e in status if HOG[0] + 1 <= e["input_s"] <= HOG[1]]
+    return float(np.median(free)), float(np.median(hogged))
+
+
 def main() -> None:
     s = Settings()
     work, style, content, preset = style_and_content(s)
@@ -61,6 +70,7 @@ def main() -> None:
         ev, ev0 = read_events(ev_styled), read_events(ev_dry)
         start, start0 = next(e for e in ev if e["type"] == "start"), next(e for e in ev0 if e["type"] == "start")
         last, last0 = [e for e in ev if e["type"] == "status"][-1], [e for e in ev0 if e["type"] == "status"][-1]
+        last["median_steps"] = step_medians(ev)
         lags = {k: 1000 * measure_lag(clip[int(t * RATE) : int((t + 2) * RATE)], dry.rec[int(t * RATE) :],
                                       max_lag=2 * RATE) / RATE for k, t in WINDOWS.items()}
         lag = int(lags["before"] / 1000 * RATE)
@@ -92,14 +102,15 @@ def main() -> None:
         "torch's dispatch (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`), which takes native bfloat16 away as "
         "on most laptops.",
         "",
-        f"| latency mode, JACK period, CPU | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked) | blocks with no steps | engine load | style gap closed (yardstick) |",
+        f"| latency mode, JACK period, CPU | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked): mean; median unloaded / with the hog | blocks with no steps | engine load | style gap closed (yardstick) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, _start, last, gap, _start0, last0, _lags, _at in rows:
         lines.append(
             f"| {label} | **{last['underruns']} / {last['overruns']}; "
             f"{last0['underruns']} / {last0['overruns']}** | **{last['xruns']} / {last['server_xruns']}; "
-            f"{last0['xruns']} / {last0['server_xruns']}** | **{last['steps_per_block']:.1f}** | "
+            f"{last0['xruns']} / {last0['server_xruns']}** | **{last['steps_per_block']:.1f}; "
+            f"{last['median_steps'][0]:g} / {last['median_steps'][1]:g}** | "
             f"{last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
     at = "; ".join(f"{re.sub(r' [(].*? ms[)]', '', label)}: " + (", ".join(f"{t:g}" for t in xs) if xs else "none")
                    for label, *_, xs in rows)

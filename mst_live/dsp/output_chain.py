@@ -30,9 +30,8 @@ class Follow:
         return self._follower.process(wet, dry, self.amount) if self.amount > 0 else wet
 
 
-class Blend:
-    """``value`` of one signal and the rest of the other, gliding to each new value: the bypass
-    (1 = the dry input) and the dry/wet mix (1 = the wet signal) are both this."""
+class _Gliding:
+    """A stage whose parameter glides to each new value over 10 ms."""
 
     latency = 0
 
@@ -45,28 +44,25 @@ class Blend:
         self._start = self._start if value is None else float(value)
         self._glide = Smoother(self._rate, self._start)
 
+    def _ramp(self, value: float, n: int) -> np.ndarray:
+        return self._glide.ramp(float(value), n)
+
+
+class Blend(_Gliding):
+    """``value`` of one signal and the rest of the other: the bypass (1 = the dry input) and the
+    dry/wet mix (1 = the wet signal) are both this."""
+
     def process(self, a: np.ndarray, b: np.ndarray, *, value: float) -> np.ndarray:
         """``value`` of ``a`` and ``1 - value`` of ``b``."""
-        v = self._glide.ramp(float(value), a.size)
+        v = self._ramp(value, a.size)
         return v * a + (1.0 - v) * b
 
 
-class Level:
-    """A gain (linear) that glides to each new value."""
-
-    latency = 0
-
-    def __init__(self, sample_rate: int, gain: float) -> None:
-        self._rate = sample_rate
-        self.reset(gain)
-
-    def reset(self, gain: float | None = None) -> None:
-        """Forget any glide; start at ``gain`` (by default where it started before)."""
-        self._start = self._start if gain is None else float(gain)
-        self._glide = Smoother(self._rate, self._start)
+class Level(_Gliding):
+    """A linear gain."""
 
     def process(self, x: np.ndarray, *, gain: float) -> np.ndarray:
-        return x * self._glide.ramp(float(gain), x.size)
+        return x * self._ramp(gain, x.size)
 
 
 class OutputChain:

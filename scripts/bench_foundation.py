@@ -93,6 +93,9 @@ def main() -> None:
     dist = ys.content_distance(result.audio, content)
     ys_s = ys.settings
 
+    budget = args.iters + args.iters // 4 + 1  # transfer's evaluation budget for the segment
+    evals_note = ("" if result.evaluations >= budget else
+                  ": L-BFGS stops early once its line search can make no more progress")
     body = f"""## Foundation: preset build and offline transfer
 
 `scripts/bench_foundation.py` on {machine()}. Music: Debian's Wesnoth soundtrack (GPL), fetched by
@@ -103,7 +106,7 @@ def main() -> None:
 | preset build, {audio_s / 60:.1f} min of music ({', '.join(BUILD_TRACKS)}) | {build_s:.1f} s, **{audio_s / build_s:.0f}x real time** (median of {args.runs}: {', '.join(f'{t:.1f}' for t in times)} s) |
 | of which: generating the 45 M network weights | {weights_s:.1f} s |
 | preset size | **{size / 1024:.0f} KiB** (rank {preset.rank}, {100 * preset.energy_kept:.4f} % of Gram energy) |
-| offline transfer, 10 s of `{CONTENT_TRACK}` in the style of 60 s of `{STYLE_TRACK}`, {args.iters} L-BFGS iterations, 100 Griffin-Lim | {transfer_s:.0f} s ({transfer_s / 10:.1f}x audio time; {result.evaluations} loss evaluations: L-BFGS stops early once its line search can make no more progress) |
+| offline transfer, 10 s of `{CONTENT_TRACK}` in the style of 60 s of `{STYLE_TRACK}`, {args.iters} L-BFGS iterations, 100 Griffin-Lim | {transfer_s:.0f} s ({transfer_s / 10:.1f}x audio time; {result.evaluations} loss evaluations{evals_note}) |
 | style gap closed (yardstick) | **{gap:.2f}** |
 | content distance (yardstick) | {dist:.2f} |
 

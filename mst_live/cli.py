@@ -176,7 +176,7 @@ def _cmd_preset_build(args: argparse.Namespace) -> int:
 
     out = check_ending(args.output, ".npz", option="-o")
     t0 = time.perf_counter()
-    chosen = choose(args.device, args.precision, option="--precision")
+    chosen = choose(args.device, args.precision, option="--precision", device_option="--device")
     print(_network_line(chosen), flush=True)
     with progress_bar("building preset", quiet=args.quiet) as update:
         preset = build_preset(args.styles, settings=settings, energy=args.energy, device=chosen.device,
@@ -212,7 +212,7 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
         check_ending(args.picture, ".png", option="--picture")
     frames, rate = audio_info(content_path)
     preset = load_preset(resolve_preset_path(preset_name))
-    chosen = choose(args.device, args.precision, option="--precision")
+    chosen = choose(args.device, args.precision, option="--precision", device_option="--device")
     s = preset.settings
     t0 = time.perf_counter()
     print(_network_line(chosen), flush=True)

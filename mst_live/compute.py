@@ -132,7 +132,8 @@ def measure_product(precision: str, device: torch.device, *, inputs: int = 11275
     return sorted(times)[len(times) // 2]
 
 
-def choose(device: str | torch.device = "auto", precision: str = "auto", *, option: str = "precision") -> Choice:
+def choose(device: str | torch.device = "auto", precision: str = "auto", *, option: str = "precision",
+           device_option: str = "device") -> Choice:
     """The device and precision the network runs in, and why.
 
     ``auto``: bfloat16 on a CUDA GPU; on a CPU the fastest, by a short measurement, of the
@@ -140,7 +141,7 @@ def choose(device: str | torch.device = "auto", precision: str = "auto", *, opti
     explicit bfloat16 that the CPU cannot run natively still runs; where it measures more than
     1.5x slower than what ``auto`` picks, one warning says by how much.
     """
-    dev = pick_device(device, option="device")
+    dev = pick_device(device, option=device_option)
     check_precision(precision, option=option)
     if precision == "auto":
         return _choose_auto(dev)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVELOPMENT = re.compile(r"stop [0-9]|issue [0-9]|done-when|session", re.IGNORECASE)
+# the words themselves are joined from pieces, so that this file passes its own search
+DEVELOPMENT = re.compile("|".join(["stop [0-9]", "issue [0-9]", "done" + "-when", "sess" + "ion"]), re.IGNORECASE)
 ALLOWED = ('scope="session"',)  # pytest's fixture scope
 # an absolute path into a checkout: the checkout's own folder, or any absolute path that reaches
 # into the project's benchmark and cache folders
@@ -40,7 +41,7 @@ def test_no_words_of_how_the_project_is_developed():
             cleaned = line
             for ok in ALLOWED:
                 cleaned = cleaned.replace(ok, "")
-            if DEVELOPMENT.search(cleaned) and name != "tests/test_docs.py":
+            if DEVELOPMENT.search(cleaned):
                 found.append(f"{name}:{n}: {line.strip()[:100]}")
     assert not found, "\n".join(found)
 

@@ -33,7 +33,7 @@ from mst_live.dsp.limiter import PeakLimiter
 from mst_live.engine import StyleEngine
 from mst_live.io.files import read_mono
 from mst_live.latency import MODES
-from mst_live.params import PARAMS
+from mst_live.params import PARAMS, LiveParams
 
 BLOCK = MODES["normal"].block_frames  # the engine's block at the defaults
 PACKAGES = ["wesnoth-1.16-music", "warzone2100-music", "extremetuxracer-data", "lincity-ng-data", "frozen-bubble-data"]
@@ -55,7 +55,11 @@ CLIP, STYLE_AT, STYLE_LEN, HELD_AT = 10.0, 30.0, 60.0, 95.0
 SHIPPED = ["jazz", "strings", "rock", "chiptune"]
 # known answer: (input instrument, style instrument), General MIDI programs
 INSTRUMENTS = {"piano": 0, "nylon guitar": 24, "violin": 40, "trumpet": 56, "clarinet": 71, "flute": 73}
-TIMBRE_PAIRS = [("flute", "violin"), ("piano", "nylon guitar"), ("clarinet", "trumpet"), ("nylon guitar", "piano")]
+# wind to bowed, struck to plucked, reed to brass, plucked to struck, struck to wind (not General MIDI
+# neighbours), bowed (sustained) to plucked
+TIMBRE_PAIRS = [("flute", "violin"), ("piano", "nylon guitar"), ("clarinet", "trumpet"), ("nylon guitar", "piano"),
+                ("piano", "flute"), ("violin", "nylon guitar")]
+KNOWN_WEIGHTS = (0.5, 1.0, 2.0, 5.0)  # the engine's style weight, swept on the known-answer pairs
 
 COLUMNS = [("gram", "Gram gap", "{:.2f}"), ("corr", "corr gap", "{:.2f}"), ("chroma", "chroma cos", "{:.2f}"),
            ("onset", "onset corr", "{:.2f}"), ("f1", "note F1", "{:.2f}"), ("flat_excess", "flatness excess", "{:.2f}"),
@@ -192,8 +196,10 @@ def timbre_rows(work: Path, net: FeatureNet, s: Settings) -> tuple[list[str], di
             wav[tag] = read_mono(path, s.sample_rate)
         x, truth, style = wav["in"], qm.fit(wav["truth"], wav["in"].size), wav["style"]
         preset = build_preset([work / f"timbre_{a}_{b}_style.wav".replace(" ", "-")], settings=s)
-        engine = StyleEngine(preset, net=net)
-        outs = {**dict(baselines(x, style)), "engine": run_engine(engine, x)[0]}
+        outs = dict(baselines(x, style))
+        for w in KNOWN_WEIGHTS:
+            engine = StyleEngine(preset, net=net, params=LiveParams(style_weight=w))
+            outs[f"engine, style weight {w:g}"] = run_engine(engine, x)[0]
         d_lm, d_mc = qm.logmel_distance(x, truth), qm.mfcc_cov_distance(x, truth)
         for name, y in outs.items():
             moved = (1 - qm.logmel_distance(y, truth) / d_lm, 1 - qm.mfcc_cov_distance(y, truth) / d_mc)
@@ -264,7 +270,7 @@ def main() -> None:
         for name, vals in moved.items():
             cells = [f"{a:.2f} / {b:.2f}" for a, b in vals]
             mean_a, mean_b = np.mean([v[0] for v in vals]), np.mean([v[1] for v in vals])
-            nm = f"**{name}**" if name == "engine" else name
+            nm = f"**{name}**" if name == f"engine, style weight {PARAMS['style_weight'].default:g}" else name
             lines.append(f"| {nm} | " + " | ".join(cells) + f" | {mean_a:.2f} | {mean_b:.2f} |")
         timbre = "\n".join(lines)
         print(timbre, flush=True)
@@ -322,7 +328,8 @@ A seeded melody (mido) rendered with FluidSynth (FluidR3 GM) on instrument A is 
 same notes on instrument B are the true answer; the preset is built from 60 s of *other* notes on B.
 Each cell: the share of the input's distance to the truth that the output removed (1 = the truth,
 0 = no better than the input, negative = further away), on level-normalised log-mel (RMS dB) and
-on the covariance of MFCC (c1–c19) and their deltas.
+on the covariance of MFCC (c1–c19) and their deltas. The engine is swept over its style weight
+({', '.join(f'{w:g}' for w in KNOWN_WEIGHTS)}; the default in bold).
 
 {timbre}
 """

@@ -83,9 +83,11 @@ def build_preset(
     energy: float = 0.9999,
     device: str = "auto",
     precision: str = "auto",
+    net: FeatureNet | None = None,
     progress: Progress | None = None,
 ) -> Preset:
-    """Build a preset from audio files and folders, streaming them chunk by chunk.
+    """Build a preset from audio files and folders, streaming them chunk by chunk. The network
+    runs as ``device`` and ``precision`` resolve (`compute.choose`), unless ``net`` is given.
 
     ``progress(done_seconds, total_seconds)`` is called as input is consumed.
     """
@@ -99,8 +101,9 @@ def build_preset(
         frames, sr = audio_info(f)
         durations.append(frames / sr)
     total = float(sum(durations))
-    chosen = choose(device, precision)
-    net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
+    if net is None:
+        chosen = choose(device, precision)
+        net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     acc = GramAccumulator(net)
     bins = BinStats(settings.n_bins)
     done = 0.0

@@ -165,6 +165,7 @@ def _transfer_args(p: argparse.ArgumentParser, *, iters: int = 300) -> None:
 def _cmd_preset_build(args: argparse.Namespace) -> int:
     from .build import build_preset
     from .compute import choose
+    from .features import FeatureNet
     from .settings import Settings
     from .ui.progress import progress_bar
 
@@ -178,9 +179,9 @@ def _cmd_preset_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     chosen = choose(args.device, args.precision, option="--precision", device_option="--device")
     print(_network_line(chosen), flush=True)
+    net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     with progress_bar("building preset", quiet=args.quiet) as update:
-        preset = build_preset(args.styles, settings=settings, energy=args.energy, device=chosen.device,
-                              precision=chosen.precision, progress=update)
+        preset = build_preset(args.styles, settings=settings, energy=args.energy, net=net, progress=update)
     preset.save(out)
     took = time.perf_counter() - t0
     audio_s = preset.n_frames * settings.hop_length / settings.sample_rate

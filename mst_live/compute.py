@@ -144,13 +144,13 @@ def choose(device: str | torch.device = "auto", precision: str = "auto", *, opti
     dev = pick_device(device, option=device_option)
     check_precision(precision, option=option)
     if precision == "auto":
-        return _choose_auto(dev)
+        return _choose_auto(dev)[0]
     reason = runnable(precision, dev)
     if reason is not None:
         raise ParameterError(f"{option}={precision!r}: {reason} (try auto)")
     if dev.type == "cpu" and precision == "bfloat16" and not native_bfloat16(dev):
-        best = _choose_auto(dev)
-        slow = measure_product("bfloat16", dev, repeats=2) / measure_product(best.precision, dev)
+        best, times = _choose_auto(dev)
+        slow = measure_product("bfloat16", dev, repeats=2) / (times.get(best.precision) or measure_product(best.precision, dev))
         if slow > 1.5:
             warnings.warn(f"{option}={precision}: this CPU ({cpu_capability()}) has no native bfloat16; the network "
                           f"measured {slow:.0f}x slower than in {best.precision} (what auto picks here)", stacklevel=2)
@@ -158,19 +158,21 @@ def choose(device: str | torch.device = "auto", precision: str = "auto", *, opti
     return Choice(dev, precision, "asked for")
 
 
-def _choose_auto(dev: torch.device) -> Choice:
+def _choose_auto(dev: torch.device) -> tuple[Choice, dict[str, float]]:
+    """What ``auto`` picks on ``dev``, and the seconds it measured for each candidate (none where
+    there was nothing to measure)."""
     if dev.type == "cuda":
-        return Choice(dev, "bfloat16", "native bfloat16 on the GPU")
+        return Choice(dev, "bfloat16", "native bfloat16 on the GPU"), {}
     if dev.type != "cpu":
-        return Choice(dev, "float32", f"{dev.type}: float32")
+        return Choice(dev, "float32", f"{dev.type}: float32"), {}
     cands = [p for p in AUTO_CANDIDATES if runnable(p, dev) is None and (p != "bfloat16" or native_bfloat16(dev))]
     if len(cands) == 1:
-        return Choice(dev, cands[0], f"{cpu_capability()}: the only path")
+        return Choice(dev, cands[0], f"{cpu_capability()}: the only path"), {}
     times = {p: measure_product(p, dev) for p in cands}
     best = min(times, key=times.get)
     native = "native bfloat16" if "bfloat16" in cands else "no native bfloat16"
     ranked = ", ".join(f"{p} {1000 * t:.2f} ms" for p, t in sorted(times.items(), key=lambda kv: kv[1]))
-    return Choice(dev, best, f"{cpu_capability()}, {native}; measured {ranked}")
+    return Choice(dev, best, f"{cpu_capability()}, {native}; measured {ranked}"), times
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from ..engine import StyleEngine
 from ..errors import MstError, ParameterError
 from ..io import device_callback as dc
-from ..io.audio import DeviceError, _sd, find_device
+from ..io.audio import DeviceError, find_device
 from ..io.live import STALL_S, LiveRunner, _close_stream, _device_latency
-from ..io.portaudio import raw_stream
+from ..io.portaudio import check_sounddevice, raw_stream
 from ..io.render import Take
 from ..latency import latency_mode
 from ..ui.events import EventLog
@@ -29,7 +29,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     The devices are looked up before ``make_engine`` builds the engine (seconds of weight
     generation), so a wrong device name is refused at once. (File to file never comes here.)
     """
-    sd = _sd()
+    sd = check_sounddevice()  # now, not after seconds of weight generation
     in_dev = None if input_is_file else find_device(args.input, "input")
     out_dev = None if output_is_file else find_device(args.output, "output")
     channels_in = _input_channels(args, sd, in_dev)

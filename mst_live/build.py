@@ -1,4 +1,5 @@
-"""The precompute stage: style tracks in, a low-rank style Gram preset out."""
+"""The precompute stage: style tracks in, a preset out (a low-rank style Gram, each bin's
+statistics, and a palette of the style's own frames)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .dsp.stft import StreamingSTFT
 from .errors import AudioFileError, ParameterError, check_range
 from .features import FeatureNet, log_magnitude
 from .io.files import audio_info, expand_audio_paths, file_sha256, iter_mono_blocks
+from .palette import PaletteSampler
 from .preset import Preset
 from .settings import Settings
 
@@ -106,20 +108,25 @@ def build_preset(
         net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     acc = GramAccumulator(net)
     bins = BinStats(settings.n_bins)
+    palette = PaletteSampler(settings.n_bins)
     done = 0.0
     sources = []
     for f in files:
         framer = StreamingSTFT(n_fft=settings.n_fft, hop_length=settings.hop_length)
         for block in iter_mono_blocks(f, settings.sample_rate):
-            logmag = log_magnitude(np.abs(framer.push(block)))
+            mag = np.abs(framer.push(block))
+            logmag = log_magnitude(mag)
             acc.add(logmag)
             bins.add(logmag)
+            palette.add(mag)
             done += block.size / settings.sample_rate
             if progress:
                 progress(min(done, total), total)
-        logmag = log_magnitude(np.abs(framer.flush()))
+        mag = np.abs(framer.flush())
+        logmag = log_magnitude(mag)
         acc.add(logmag, final=True)
         bins.add(logmag)
+        palette.add(mag)
         sources.append((f.name, file_sha256(f)))
     if acc.n_frames == 0:
         raise AudioFileError(
@@ -138,4 +145,5 @@ def build_preset(
         bin_mean=bins.mean().astype(np.float32),
         bin_std=bins.std().astype(np.float32),
         sources=sources,
+        palette=palette.palette() if palette.seen else None,
     )

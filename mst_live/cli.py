@@ -108,8 +108,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="how far the output's dynamics follow the input's, 0..1 (1)")
     g.add_argument("--phase", choices=("input", "rebuild"), default="input",
                    help="input: the new magnitudes over the input's own phase, which keeps attacks and notes "
-                   "(input); rebuild: a phase rebuilt for them, which lets a style unlike the input (a pad, "
-                   "a drone) form its own sustained tones")
+                   "(input; the style's own sound above style weight 1 always gets a rebuilt one); rebuild: a phase "
+                   "rebuilt for them, which lets a style unlike the input (a pad, a drone) form its own sustained tones")
     g.add_argument("--latency", choices=("normal", "low"), default="normal",
                    help=f"normal: full-size analysis in {MODES['normal'].block_frames}-frame blocks, under 500 ms in to out; "
                    f"low: a 512-point analysis and smaller network in {MODES['low'].block_frames}-frame blocks, under "
@@ -347,9 +347,13 @@ def _engine_from_args(args: argparse.Namespace):
         mode.check_preset(p)
     params = LiveParams(**{name: getattr(args, name) for name in PARAMS if hasattr(args, name)})
     block_frames = mode.block_frames if args.block_frames is None else args.block_frames
-    return StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=block_frames,
-                       overlap_frames=mode.overlap_frames, look_ahead=mode.look_ahead, follow=args.follow,
-                       phase=args.phase, device=args.live_device, precision=args.precision, params=params)
+    engine = StyleEngine(presets[0], styles=presets[1:], morph=morph, block_frames=block_frames,
+                         overlap_frames=mode.overlap_frames, look_ahead=mode.look_ahead, follow=args.follow,
+                         phase=args.phase, device=args.live_device, precision=args.precision, params=params)
+    for p in engine.styles.without_palette():
+        print(f"mst-live: note: {p.path or p.name} has no palette of its own sound: above style weight 1 it "
+              f"reshapes only; rebuild it with mst-live preset build to let its instrument in", file=sys.stderr, flush=True)
+    return engine
 
 
 def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:

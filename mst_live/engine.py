@@ -18,7 +18,7 @@ worst-case wait between an input sample and the output that covers it is
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from .errors import ParameterError, check_int
 from .features import FeatureNet
 from .latency import MODES
 from .losses import FeatureMemory
+from .palette import sound_share, toward_sound
 from .params import LiveParams
 from .planner import StepPlanner
 from .preset import Preset
@@ -45,7 +46,7 @@ class EngineStats:
     blocks: int = 0
     evaluations: int = 0
     last_steps: int = 0
-    dry_blocks: int = 0  # blocks that got no optimisation at all (deadline or bypass)
+    dry_blocks: int = 0  # blocks meant for the optimiser that got no step (the deadline)
     underruns: int = 0  # output asked for before it existed: must stay 0
     busy_seconds: float = 0.0
     audio_seconds: float = 0.0
@@ -225,13 +226,22 @@ class StyleEngine:
         else:
             staged = raw if self.matcher is None else self.matcher(
                 raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight), max_change_db=p.max_change)
+            share = sound_share(p.style_weight)
+            sound = self.styles.sound(mag, p) if share > 0 else None
+            if sound is not None:
+                staged = toward_sound(staged, sound, share)
+                # the optimiser keeps the default balance and reshapes what is left of the input's
+                # own sound: its gains over the style's own frames only add noise
+                p = replace(p, style_weight=1.0, max_change=p.max_change * (1.0 - share))
             content = x = torch.from_numpy(staged).to(self.device)
-            if p.steps > 0:
+            optimise = p.steps > 0 and (sound is None or share < 1.0)
+            if optimise:
                 x, steps, features = self.optimiser(content, p, deadline, ctx_in=self._ctx_in, ctx_out=self._ctx_out,
                                                     memory=self._memory, commit=commit,
                                                     played=torch.from_numpy(mag).to(self.device))
-            self.stats.dry_blocks += steps == 0
-            exact = steps == 0 or self.phase == "input"
+            self.stats.dry_blocks += optimise and steps == 0
+            # the style's own frames have no phase of their own: theirs is rebuilt, from the input's
+            exact = sound is None and (steps == 0 or self.phase == "input")
         t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
         x = torch.clamp(x[:, :commit], min=0.0)
         self._remember(x, content[:, :commit], features)

@@ -20,7 +20,8 @@ from .errors import MstError, ParameterError, PresetError
 from .losses import StyleTarget
 from .settings import Settings
 
-FORMAT_VERSION = 2  # 2 added bin_mean and bin_std (the engine's first stage needs them)
+FORMAT_VERSION = 3  # 2 added bin_mean and bin_std (the engine's first stage needs them), 3 the palette
+READABLE_VERSIONS = (2, 3)  # a version-2 preset has no palette: the style knob's strong end reshapes only
 MAX_UNPACKED_BYTES = 512 << 20
 
 # key -> (dtype kind, ndim); shapes are checked against the settings below.
@@ -37,7 +38,9 @@ _SCHEMA = {
     "bin_std": ("f4", 1),
     "source_names": ("U", 1),
     "source_sha256": ("U", 1),
+    "palette": ("u1", 2),
 }
+_OPTIONAL = {"palette"}
 
 SHIPPED_DIRS = (
     Path(os.environ.get("MST_LIVE_PRESETS", "")) if os.environ.get("MST_LIVE_PRESETS") else None,
@@ -61,6 +64,7 @@ class Preset:
     bin_std: np.ndarray
     sources: list[tuple[str, str]] = field(default_factory=list)
     path: Path | None = None
+    palette: np.ndarray | None = None  # uint8 (bins, n): the style's own frames (mst_live/palette.py)
 
     @property
     def rank(self) -> int:
@@ -115,6 +119,8 @@ class Preset:
             "source_names": np.array(names, dtype=str) if names else np.zeros(0, dtype="<U1"),
             "source_sha256": np.array(hashes, dtype=str) if hashes else np.zeros(0, dtype="<U1"),
         }
+        if self.palette is not None:
+            arrays["palette"] = np.ascontiguousarray(self.palette, dtype=np.uint8)
         tmp = p.with_name(p.name + ".part.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, p)
@@ -139,6 +145,9 @@ class Preset:
             f"{len(self.sources)} file(s):",
         ]
         lines += [f"  {name}  sha256 {digest}" for name, digest in self.sources]
+        lines.append(f"palette       {self.palette.shape[1]} frames of the style's own sound" if self.palette is not None
+                     else "palette       none: above style weight 1 this preset reshapes only (rebuild it for the "
+                          "style's own sound)")
         return "\n".join(lines)
 
 
@@ -165,7 +174,8 @@ def _check_array(where: str, key: str, arr: object) -> None:
 
 
 def _old_version(where: str, version: int, name: str) -> PresetError:
-    return PresetError(f"{where}: format version {version}, this mst-live reads version {FORMAT_VERSION}; rebuild it "
+    return PresetError(f"{where}: format version {version}, this mst-live reads versions "
+                       f"{' and '.join(map(str, READABLE_VERSIONS))}; rebuild it "
                        f"from its style tracks with `mst-live preset build TRACKS... --output {name}`")
 
 
@@ -192,10 +202,10 @@ def load_preset(path: str | os.PathLike) -> Preset:
                     arrays[key] = npz[key]
         # another format version names itself before any complaint about its keys
         version = arrays.get("format_version")
-        if version is not None and version.dtype.kind == "i" and version.ndim == 0 and int(version) != FORMAT_VERSION:
+        if version is not None and version.dtype.kind == "i" and version.ndim == 0 and int(version) not in READABLE_VERSIONS:
             raise _old_version(where, int(version), p.name)
         expected = {k + ".npy" for k in _SCHEMA}
-        missing = sorted(k[:-4] for k in expected - members)
+        missing = sorted(k[:-4] for k in expected - members if k[:-4] not in _OPTIONAL)
         unknown = sorted(members - expected)
         if missing:
             raise PresetError(f"{where}: missing key(s) {', '.join(missing)}")
@@ -248,6 +258,9 @@ def load_preset(path: str | os.PathLike) -> Preset:
             raise PresetError(f"{where}: {key} has shape {arrays[key].shape}, expected ({settings.n_bins},)")
         if np.any(arrays[key] < 0):
             raise PresetError(f"{where}: {key} is negative, which no log1p magnitude can be")
+    palette = arrays.get("palette")
+    if palette is not None and (palette.shape[0] != settings.n_bins or not 1 <= palette.shape[1] <= 65536):
+        raise PresetError(f"{where}: palette has shape {palette.shape}, expected ({settings.n_bins}, 1 to 65536 frames)")
     return Preset(
         settings=settings,
         weights_checksum=checksum,
@@ -260,6 +273,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         bin_std=arrays["bin_std"],
         sources=[(str(a), str(b)) for a, b in zip(names.tolist(), hashes.tolist(), strict=True)],
         path=p,
+        palette=palette,
     )
 
 

@@ -7,6 +7,7 @@ import torch
 
 from .features import FeatureNet
 from .losses import StyleTarget
+from .palette import Palette
 from .params import ParamValues
 from .preset import Preset
 
@@ -23,6 +24,13 @@ class Styles:
         self._morph = morph.style_target(device=net.device, dtype=torch.float32) if morph else None
         self._cross = [float(((t.factor.T @ self._morph.factor) ** 2).sum()) if self._morph is not None else 0.0
                        for t in self._targets]
+        s = net.settings
+        self._palettes = [Palette(p.palette, s) if p.palette is not None else None for p in presets]
+        self._morph_palette = Palette(morph.palette, s) if morph is not None and morph.palette is not None else None
+
+    def without_palette(self) -> list[Preset]:
+        """The presets (and the morph preset) that have no palette of their own sound."""
+        return [p for p in [*self.presets, *([self.morph] if self.morph else [])] if p.palette is None]
 
     def index(self, p: ParamValues) -> int:
         return min(p.style_index, len(self.presets) - 1)
@@ -44,3 +52,15 @@ class Styles:
             mean = (1 - m) * mean + m * self.morph.bin_mean
             std = (1 - m) * std + m * self.morph.bin_std
         return mean, std
+
+    def sound(self, magnitude: np.ndarray, p: ParamValues) -> np.ndarray | None:
+        """The style's own frames for the frames played (magnitudes, bins x n), morphed in
+        log-magnitude like the target; None where the chosen preset has no palette."""
+        own = self._palettes[self.index(p)]
+        if own is None:
+            return None
+        out = own.match(magnitude)
+        if self._morph_palette is not None and p.morph > 0:
+            other = self._morph_palette.match(magnitude)
+            out = np.exp((1 - p.morph) * np.log(out + 1e-12) + p.morph * np.log(other + 1e-12))
+        return out

@@ -30,11 +30,14 @@ from mst_live.compute import choose
 from mst_live.dsp.bin_match import BinStats
 from mst_live.dsp.stft import istft, stft
 from mst_live.io.files import read_mono
+from mst_live.palette import FULL_AT
 from mst_live.params import PARAMS, LiveParams
 
 CLIP = 10.0
-ENGINE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)  # PARAMS["style_weight"].default among them
+ENGINE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)  # PARAMS["style_weight"].default among them
 BASELINE_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+MORE_STEPS = (16, 32)  # what more optimiser steps per block buy, at these style weights:
+MORE_STEPS_WEIGHTS = (1.0, 2.0)
 STYLE_MEASURES = (("gram", "Gram gap"), ("corr", "corr gap"))
 CONTENT_MEASURES = (("chroma", "chroma cosine"), ("onset", "onset correlation"))
 PICTURES = ROOT / "docs" / "bench"
@@ -83,7 +86,7 @@ def compare(engine: list[dict], base: list[dict]) -> dict[str, str]:
     return out
 
 
-def picture(path: Path, label: str, engine: list[dict], base: list[dict]) -> None:
+def picture(path: Path, label: str, engine: list[dict], base: list[dict], steps: list[dict]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,6 +102,9 @@ def picture(path: Path, label: str, engine: list[dict], base: list[dict]) -> Non
                 for p in pts:
                     ax.annotate(f"{p[knob]:g}", (p[c_key], p[s_key]), fontsize=7, xytext=(3, 3),
                                 textcoords="offset points")
+            for n_steps, mark in zip(MORE_STEPS, ("^", "v"), strict=True):
+                pts = [p for p in steps if p["steps"] == n_steps]
+                ax.plot([p[c_key] for p in pts], [p[s_key] for p in pts], mark, label=f"engine, {n_steps} steps")
             ax.set_xlabel(f"{c_name} (content kept)")
             ax.set_ylabel(f"{s_name} (style)")
             ax.grid(alpha=0.3)
@@ -127,25 +133,34 @@ def main() -> None:
         ref_notes, flat_ref = qm.transcribe(x), max(qm.flatness(x), qm.flatness(style))
         engine = []
         for w in ENGINE_WEIGHTS:
-            y, _ = run_engine(StyleEngine(preset, net=net, params=LiveParams(style_weight=w)), x)
-            engine.append({"w": w, **measure(y, x, sm, ref_notes, flat_ref)})
+            y, speed = run_engine(StyleEngine(preset, net=net, params=LiveParams(style_weight=w)), x)
+            engine.append({"w": w, "speed": speed, **measure(y, x, sm, ref_notes, flat_ref)})
             print(label, "engine", engine[-1], flush=True)
+        steps = []
+        for n_steps in MORE_STEPS:
+            for w in MORE_STEPS_WEIGHTS:
+                y, speed = run_engine(StyleEngine(preset, net=net, params=LiveParams(style_weight=w, steps=n_steps)), x)
+                steps.append({"w": w, "steps": n_steps, "speed": speed, **measure(y, x, sm, ref_notes, flat_ref)})
+                print(label, "steps", steps[-1], flush=True)
         base = []
         for a in BASELINE_STRENGTHS:
             y = causal_match(x, preset.bin_mean.astype(np.float64), preset.bin_std.astype(np.float64), a)
             base.append({"a": a, **measure(y, x, sm, ref_notes, flat_ref)})
             print(label, "baseline", base[-1], flush=True)
         pic = PICTURES / f"curves-{n}.png"
-        picture(pic, label, engine, base)
-        rows = ["| output | knob | Gram gap | corr gap | chroma cos | onset corr | note F1 | flatness excess |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        picture(pic, label, engine, base, steps)
+        rows = ["| output | knob | Gram gap | corr gap | chroma cos | onset corr | note F1 | flatness excess | x real time |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for p in engine:
             name = "**engine, default**" if p["w"] == default else "engine"
             rows.append(f"| {name} | style weight {p['w']:g} | {p['gram']:.2f} | {p['corr']:.2f} | {p['chroma']:.2f} | "
-                        f"{p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} |")
+                        f"{p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} | {p['speed']:.1f} |")
+        for p in steps:
+            rows.append(f"| engine, {p['steps']} steps | style weight {p['w']:g} | {p['gram']:.2f} | {p['corr']:.2f} | "
+                        f"{p['chroma']:.2f} | {p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} | {p['speed']:.1f} |")
         for p in base:
             rows.append(f"| causal mean+spread | strength {p['a']:g} | {p['gram']:.2f} | {p['corr']:.2f} | "
-                        f"{p['chroma']:.2f} | {p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} |")
+                        f"{p['chroma']:.2f} | {p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} | – |")
         cmp = compare(engine, base)
         verdict = "; ".join(f"{k}: {v}" for k, v in cmp.items())
         up_to_default = max(p["flat"] for p in engine if p["w"] <= default)
@@ -159,11 +174,18 @@ def main() -> None:
         "",
         f"`scripts/bench_curves.py` on {machine()}. The quality section's four real-music pairs (10 s of "
         "content; the preset from 60 s of the style). **engine**: rendered file to file at its defaults but "
-        f"for the style weight, swept over {', '.join(f'{w:g}' for w in ENGINE_WEIGHTS)} (default {default:g}). "
+        f"for the style weight, swept over {', '.join(f'{w:g}' for w in ENGINE_WEIGHTS)} (default {default:g}), "
+        f"with {PARAMS['steps'].default} optimiser steps per block (above style weight 1 the preset's palette of the "
+        f"style's own sound fades in, all of it from {FULL_AT:g}); **engine, N steps**: the same at "
+        f"{' and '.join(str(n) for n in MORE_STEPS)} steps, at style weights "
+        f"{' and '.join(f'{w:g}' for w in MORE_STEPS_WEIGHTS)} (rendered without a deadline: live, a block gets "
+        "what the machine affords, see the live section). "
         "**causal mean+spread**: each bin's log-magnitude moved from the input's running mean and spread (from "
         "the stream's start, no future) to the preset's, interpolated in log-magnitude by its strength "
         f"({', '.join(f'{a:g}' for a in BASELINE_STRENGTHS)}), the input's phase, peak-normalised. Every "
-        "output is brought to the input's RMS before it is measured. Measures as in the quality section; a "
+        "output is brought to the input's RMS before it is measured. Measures as in the quality section; "
+        "**x real time**: the engine's rendering speed in that run, audio seconds per second (above 1 it "
+        "keeps up; live, a block gets the steps the machine affords). A "
         "curve above and to the right is better (more style at the same content kept).",
         "",
         *sections,

@@ -35,7 +35,9 @@ from mst_live.quality import Yardstick
 RATE = 48000
 # (--latency, JACK period, CPU dispatch): the AVX2-only cap stands for most laptops (no native bfloat16)
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-CONFIGS = (("normal", 256, {}), ("normal", 1024, {}), ("low", 256, {}), ("normal", 256, AVX2_ONLY))
+# (latency mode, JACK period, environment, options): the last row plays the strong end of the style knob
+CONFIGS = (("normal", 256, {}, ()), ("normal", 1024, {}, ()), ("low", 256, {}, ()), ("normal", 256, AVX2_ONLY, ()),
+           ("normal", 256, {}, ("--style-weight", "4")))
 HOG = (20.0, 45.0)  # seconds of the clip with both cores busy
 WINDOWS = {"before": 10.0, "during": 30.0, "after": 52.0}  # where the delay is measured (2 s each)
 
@@ -59,14 +61,14 @@ def main() -> None:
     low = work / "style60-low.npz"
     presets["low"] = build_preset([work / "style60.wav"], settings=MODES["low"].settings).save(low)
     rows = []
-    for mode, period, env in CONFIGS:
+    for mode, period, env, options in CONFIGS:
         with JackServer(f"mstbench{os.getpid()}", rate=RATE, period=period, realtime=True) as server:
-            tag = f"{mode}_{period}" + ("_avx2" if env else "")
+            tag = f"{mode}_{period}" + ("_avx2" if env else "") + "".join(options).replace("--", "_")
             ev_styled, ev_dry = work / f"live_events_{tag}.jsonl", work / f"live_events_{tag}_mix0.jsonl"
             styled = play_through(server.name, presets[mode], clip, ev_styled, work / f"live_{tag}.log",
-                                  "--latency", mode, hog=HOG, env=env)
+                                  "--latency", mode, *options, hog=HOG, env=env)
             dry = play_through(server.name, presets[mode], clip, ev_dry, work / f"live_{tag}_mix0.log",
-                               "--latency", mode, "--mix", "0", hog=HOG, env=env)
+                               "--latency", mode, "--mix", "0", *options, hog=HOG, env=env)
         ev, ev0 = read_events(ev_styled), read_events(ev_dry)
         start, start0 = next(e for e in ev if e["type"] == "start"), next(e for e in ev0 if e["type"] == "start")
         last, last0 = [e for e in ev if e["type"] == "status"][-1], [e for e in ev0 if e["type"] == "status"][-1]
@@ -79,6 +81,7 @@ def main() -> None:
         last["server_xruns"], last0["server_xruns"] = styled.xruns, dry.xruns
         xrun_at = sorted({round(t, 1) for t in styled.xrun_at + dry.xrun_at})
         cpu = f"AVX2-only dispatch, {start['precision']}" if env else f"native, {start['precision']}"
+        cpu += f", {' '.join(options)}" if options else ""
         rows.append((f"{mode}, {period} frames ({1000 * period / RATE:.1f} ms), {cpu}", start, last, gap, start0, last0, lags,
                      xrun_at))
         print(mode, period, lags, start0["latency_ms"], last["underruns"], last0["underruns"],
@@ -87,7 +90,8 @@ def main() -> None:
         "## Live through JACK",
         "",
         f"`scripts/bench_live.py` on {machine()}: a realtime JACK server (`jackd -R`, dummy backend, 48 kHz), "
-        f"`mst-live --preset style60.npz --input mic` at the defaults, and a JACK client playing 60 s of `{CONTENT_TRACK}` "
+        f"`mst-live --preset style60.npz --input mic` at the defaults (the last row at style weight 4, where the "
+        f"style's own sound has taken over most of each frame), and a JACK client playing 60 s of `{CONTENT_TRACK}` "
         "into mst-live's input port while recording its output port, sample-synchronously. "
         f"From {HOG[0]:.0f} s to {HOG[1]:.0f} s of the clip a busy process runs on each core. Each period is run twice: "
         "styled (the defaults), and with `--mix 0`, where the engine does the same work but the output is the input "

@@ -59,7 +59,7 @@ INSTRUMENTS = {"piano": 0, "nylon guitar": 24, "violin": 40, "trumpet": 56, "cla
 # neighbours), bowed (sustained) to plucked
 TIMBRE_PAIRS = [("flute", "violin"), ("piano", "nylon guitar"), ("clarinet", "trumpet"), ("nylon guitar", "piano"),
                 ("piano", "flute"), ("violin", "nylon guitar")]
-KNOWN_WEIGHTS = (0.5, 1.0, 2.0, 5.0)  # the engine's style weight, swept on the known-answer pairs
+KNOWN_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 10.0)  # the engine's style weight, swept on the known-answer pairs
 
 COLUMNS = [("gram", "Gram gap", "{:.2f}"), ("corr", "corr gap", "{:.2f}"), ("chroma", "chroma cos", "{:.2f}"),
            ("onset", "onset corr", "{:.2f}"), ("f1", "note F1", "{:.2f}"), ("flat_excess", "flatness excess", "{:.2f}"),
@@ -181,21 +181,28 @@ def melody(seed: int, seconds: float, program: int) -> Score:
     return sc
 
 
+def timbre_clips(work: Path, s: Settings, a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, Path]:
+    """One known-answer pair, rendered once into ``work``: the melody on ``a`` (the input), the same
+    notes on ``b`` (the truth, cut to the input's length), 60 s of other notes on ``b`` (the style)
+    and that style's file."""
+    wav, paths = {}, {}
+    for tag, seed, prog, dur in [("in", 11, INSTRUMENTS[a], 12.0), ("truth", 11, INSTRUMENTS[b], 12.0),
+                                 ("style", 23, INSTRUMENTS[b], 60.0)]:
+        paths[tag] = work / f"timbre_{a}_{b}_{tag}.wav".replace(" ", "-")
+        if not paths[tag].exists():
+            render(melody(seed, dur, prog).midi(), paths[tag], sample_rate=s.sample_rate)
+        wav[tag] = read_mono(paths[tag], s.sample_rate)
+    return wav["in"], qm.fit(wav["truth"], wav["in"].size), wav["style"], paths["style"]
+
+
 def timbre_rows(work: Path, net: FeatureNet, s: Settings) -> tuple[list[str], dict[str, list[tuple[float, float]]]]:
     """For each instrument pair: how far each output moved from the input toward the truth
     (the same notes played by the style's instrument), on log-mel and on MFCC+Δ covariance."""
     results: dict[str, list[tuple[float, float]]] = {}
     labels = []
     for a, b in TIMBRE_PAIRS:
-        wav = {}
-        for tag, seed, prog, dur in [("in", 11, INSTRUMENTS[a], 12.0), ("truth", 11, INSTRUMENTS[b], 12.0),
-                                     ("style", 23, INSTRUMENTS[b], 60.0)]:
-            path = work / f"timbre_{a}_{b}_{tag}.wav".replace(" ", "-")
-            if not path.exists():
-                render(melody(seed, dur, prog).midi(), path, sample_rate=s.sample_rate)
-            wav[tag] = read_mono(path, s.sample_rate)
-        x, truth, style = wav["in"], qm.fit(wav["truth"], wav["in"].size), wav["style"]
-        preset = build_preset([work / f"timbre_{a}_{b}_style.wav".replace(" ", "-")], settings=s)
+        x, truth, style, style_path = timbre_clips(work, s, a, b)
+        preset = build_preset([style_path], settings=s)
         outs = dict(baselines(x, style))
         for w in KNOWN_WEIGHTS:
             engine = StyleEngine(preset, net=net, params=LiveParams(style_weight=w))

@@ -128,6 +128,21 @@ def test_file_to_file_is_latency_compensated(small_preset_path, audio_dir, tmp_p
     assert np.max(np.abs(y - x)) < 1e-3 * np.max(np.abs(x))
 
 
+def test_a_preset_without_a_palette_plays_with_one_note(small_preset_path, audio_dir, tmp_path):
+    """An older preset (format 2, no palette of its own sound) still plays, at the top of the knob
+    too, and one line says what it lacks and how to get it."""
+    with np.load(small_preset_path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "palette"}
+    arrays["format_version"] = np.int64(2)
+    np.savez(tmp_path / "older.npz", **arrays)
+    out = run("--preset", tmp_path / "older.npz", "--input", audio_dir / "content.wav", "--output", tmp_path / "o.wav",
+              "--style-weight", "10", "--quiet", "--device", "cpu", "--precision", "float32")
+    assert out.returncode == 0, out.stderr
+    notes = [ln for ln in out.stderr.splitlines() if "palette" in ln]
+    assert len(notes) == 1 and "older.npz has no palette" in notes[0] and "mst-live preset build" in notes[0]
+    assert sf.info(str(tmp_path / "o.wav")).frames == sf.info(str(audio_dir / "content.wav")).frames
+
+
 def test_killed_render_leaves_a_valid_file(small_preset_path, tmp_path):
     content = tmp_path / "long.wav"
     sf.write(content, melody(120.0), 22050)

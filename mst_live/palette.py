@@ -1,0 +1,129 @@
+"""The style's own sound: a palette of the style recording's spectral frames, and for each frame
+played, the palette frames that sound the same notes.
+
+Per-bin gains over the input's sound cannot turn a plucked note into a bowed one: with hindsight,
+the truth's own EQ, loudness contour, pitch-relative spectral shape or onset envelopes move the
+known-answer test 3-14 % of the way (BENCHMARKS.md, 'ceilings'). Frames of the style instrument
+itself, chosen for the pitches being played and brought to the input's loudness frame by frame
+(concatenative resynthesis), carry its partials, breath and decays. The strong end of the style
+knob fades them in (`sound_share`).
+
+Frames are matched on their semitone spectrum (MIDI 28-108, square-root energy, unit length), so
+a match is a match of pitches; the ``k`` best are averaged in log-magnitude, which steadies the
+choice from frame to frame. The palette keeps each frame's level in dB below its own peak,
+quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .errors import ParameterError
+from .settings import Settings
+
+PALETTE_FRAMES = 2048  # frames a preset keeps: 48 s of the default analysis
+STEP_DB = 0.5  # bytes 0-254: 0 to 127 dB under the frame's peak; 255: nothing (a stored floor would be hiss)
+QUIET_DB = 40.0  # frames this far under the loudest so far (peak bin) are not kept: tails and noise
+MATCHES = 4
+FULL_AT = 10.0  # the style weight at and above which the output is the style's own sound
+
+
+def sound_share(style_weight: float) -> float:
+    """How much of each bin's log-magnitude comes from the palette: none up to a style weight of 1
+    (the reshaping alone), then rising with the log of the weight to all of it at ``FULL_AT``."""
+    if style_weight <= 1.0:
+        return 0.0
+    return min(1.0, math.log(style_weight) / math.log(FULL_AT))
+
+
+def semitone_bank(settings: Settings) -> np.ndarray:
+    """81 x n_bins triangular weights from STFT bins to semitones MIDI 28-108."""
+    freqs = np.arange(settings.n_bins) * settings.sample_rate / settings.n_fft
+    midi = 69.0 + 12.0 * np.log2(np.maximum(freqs, 1e-3) / 440.0)
+    notes = np.arange(28, 109, dtype=np.float64)
+    return np.maximum(0.0, 1.0 - np.abs(midi[None, :] - notes[:, None])).astype(np.float32)
+
+
+def _signature(bank: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+    s = torch.sqrt(bank @ power)
+    return s / (torch.linalg.vector_norm(s, dim=0, keepdim=True) + 1e-12)
+
+
+class PaletteSampler:
+    """Keeps a uniform, seeded sample of up to ``size`` loud frames of a stream of any length
+    (reservoir sampling), as a preset build reads its style files chunk by chunk."""
+
+    def __init__(self, n_bins: int, *, size: int = PALETTE_FRAMES, seed: int = 0) -> None:
+        self.frames = np.zeros((n_bins, size), np.uint8)
+        self.size, self.seen, self.loudest = size, 0, 0.0
+        self._rng = np.random.default_rng(seed)
+
+    def add(self, magnitude: np.ndarray) -> None:
+        """STFT magnitude frames (bins, n)."""
+        mag = np.asarray(magnitude, np.float64)
+        if not mag.shape[1]:
+            return
+        peak = mag.max(axis=0)
+        self.loudest = max(self.loudest, float(peak.max()))
+        loud = np.flatnonzero(peak > self.loudest * 10 ** (-QUIET_DB / 20))
+        for t in loud:
+            if self.seen < self.size:
+                slot = self.seen
+            else:
+                slot = int(self._rng.integers(0, self.seen + 1))
+                if slot >= self.size:
+                    self.seen += 1
+                    continue
+            self.frames[:, slot] = quantise(mag[:, t])
+            self.seen += 1
+
+    def palette(self) -> np.ndarray:
+        """The kept frames (bins, n), n ≤ size."""
+        return self.frames[:, : min(self.seen, self.size)].copy()
+
+
+def quantise(magnitude: np.ndarray) -> np.ndarray:
+    """One frame's magnitudes as bytes: quarter-dB steps below its peak."""
+    db = 20 * np.log10(np.maximum(magnitude, 1e-12) / max(float(magnitude.max()), 1e-12))
+    return np.clip(np.round(-db / STEP_DB), 0, 255).astype(np.uint8)  # 127.5 dB down and below: nothing
+
+
+class Palette:
+    """The frames of a preset's palette, ready to match: ``frames`` as stored (uint8, bins x n)."""
+
+    def __init__(self, frames: np.ndarray, settings: Settings) -> None:
+        if frames.dtype != np.uint8 or frames.ndim != 2 or frames.shape[0] != settings.n_bins or not frames.shape[1]:
+            raise ParameterError(f"a palette is uint8 frames ({settings.n_bins}, n ≥ 1), got {frames.dtype} {frames.shape}")
+        log_mag = -frames.astype(np.float32) * (STEP_DB / 20 * math.log(10.0))  # ln of magnitude / peak
+        power = np.where(frames == 255, 0.0, np.exp(2 * log_mag))
+        power /= power.sum(axis=0, keepdims=True)
+        # torch, not numpy, for the products: they run between optimiser steps, and a second
+        # thread pool (numpy's BLAS) left spinning there halved the steps' speed on two cores
+        self.log_power = torch.from_numpy(np.log(np.maximum(power, 1e-30)).astype(np.float32))  # unit power
+        self.bank = torch.from_numpy(semitone_bank(settings))
+        self.signatures = _signature(self.bank, torch.from_numpy(power.astype(np.float32)))
+
+    @property
+    def size(self) -> int:
+        return self.signatures.shape[1]
+
+    def match(self, magnitude: np.ndarray, *, k: int = MATCHES) -> np.ndarray:
+        """For each frame (bins, n) of magnitudes: the log-magnitude average of the ``k`` palette
+        frames whose pitches are closest, at that frame's power (silence stays silence)."""
+        power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
+        sim = _signature(self.bank, power).T @ self.signatures  # (n, palette)
+        best = torch.topk(sim, min(k, self.size), dim=1).indices  # (n, k)
+        shape = torch.exp(self.log_power[:, best].mean(dim=2))  # (bins, n)
+        shape /= shape.sum(dim=0, keepdim=True)
+        return torch.sqrt(shape * power.sum(dim=0, keepdim=True)).numpy()
+
+
+def toward_sound(log_magnitude: np.ndarray, sound: np.ndarray, share: float) -> np.ndarray:
+    """log1p frames moved ``share`` of the way to the palette's frames, geometrically: a bin that
+    is silent in either stays near silent, so the blend adds no floor."""
+    here = np.log(np.expm1(np.asarray(log_magnitude, np.float64)) + 1e-12)
+    there = np.log(np.asarray(sound, np.float64) + 1e-12)
+    return np.log1p(np.exp((1.0 - share) * here + share * there)).astype(np.float32)

@@ -1,0 +1,243 @@
+"""The palette of the style's own sound: what it keeps, what it matches, how it is blended."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mst_live import PresetError, build_preset, load_preset
+from mst_live.dsp.stft import stft
+from mst_live.losses import chroma_filterbank
+from mst_live.palette import FULL_AT, Palette, PaletteSampler, quantise, sound_share, toward_sound
+
+from .conftest import SR, harmonic_melody, melody
+
+
+def _mags(y, s):
+    return np.abs(stft(y, n_fft=s.n_fft, hop_length=s.hop_length))
+
+
+def _palette(y, s, **kw):
+    sampler = PaletteSampler(s.n_bins, **kw)
+    m = _mags(y, s)
+    for i in range(0, m.shape[1], 37):  # as a build reads it: chunk by chunk
+        sampler.add(m[:, i : i + 37])
+    return sampler
+
+
+def test_the_share_of_the_style_s_sound_rises_from_weight_1_to_the_top():
+    assert sound_share(0.0) == sound_share(1.0) == 0.0
+    shares = [sound_share(w) for w in (1.5, 2.0, 5.0, FULL_AT)]
+    assert all(0 < a < b for a, b in itertools.pairwise(shares)) and shares[-1] == 1.0
+    assert sound_share(100.0) == 1.0
+
+
+def test_the_sampler_keeps_loud_frames_a_uniform_seeded_few(small):
+    y = harmonic_melody(6.0, seed=2)
+    y[: SR] = 0.0  # a silent second: none of it is kept
+    a, b = _palette(y, small, size=64), _palette(y, small, size=64)
+    assert a.seen > 64 and a.palette().shape == (small.n_bins, 64)
+    assert np.array_equal(a.palette(), b.palette())
+    assert a.seen <= _mags(y, small).shape[1] - SR // small.hop_length + 2
+    few = _palette(y[: 2 * SR], small, size=10_000)
+    assert few.palette().shape[1] == few.seen < 10_000
+
+
+def test_quantising_keeps_a_frame_within_a_quarter_db_and_nothing_below_127_db():
+    m = np.array([1.0, 0.5, 1e-3, 1e-9, 0.0])
+    q = quantise(m)
+    assert q[0] == 0 and abs(q[1] * 0.5 - 6.02) <= 0.25 and abs(q[2] * 0.5 - 60.0) <= 0.25
+    assert q[3] == q[4] == 255
+
+
+def test_it_plays_the_notes_played_with_the_style_s_partials(small):
+    """The known answer: sine notes in, the palette of a bright eight-partial instrument playing
+    other notes; out must come the same notes, at the same power per frame, with the bright
+    instrument's partials (the truth: the same notes on that instrument)."""
+    pal = Palette(_palette(harmonic_melody(10.0, seed=5), small).palette(), small)
+    x, truth = _mags(melody(3.0, seed=1), small), _mags(harmonic_melody(3.0, seed=1), small)
+    y = pal.match(x)
+    power = (x * x).sum(axis=0)
+    loud = power > 1e-3 * power.max()
+    np.testing.assert_allclose((y * y).sum(axis=0)[loud], power[loud], rtol=1e-3)
+    bank = chroma_filterbank(sample_rate=small.sample_rate, n_fft=small.n_fft)
+
+    def unit(c):
+        return c / (np.linalg.norm(c, axis=0, keepdims=True) + 1e-12)
+
+    same_notes = (unit(bank @ x) * unit(bank @ y)).sum(axis=0)[loud]
+    assert np.median(same_notes) > 0.9
+
+    def shape_db(m):  # each frame's spectrum, level removed, 60 dB floor
+        p = m * m / ((m * m).sum(axis=0, keepdims=True) + 1e-20)
+        return 10 * np.log10(np.maximum(p, 1e-6))[:, loud]
+
+    before = np.sqrt(np.mean((shape_db(x) - shape_db(truth)) ** 2))
+    after = np.sqrt(np.mean((shape_db(y) - shape_db(truth)) ** 2))
+    assert after < 0.6 * before
+
+
+def test_silence_matches_to_silence(small):
+    pal = Palette(_palette(harmonic_melody(4.0, seed=5), small).palette(), small)
+    assert not np.any(pal.match(np.zeros((small.n_bins, 5), np.float32)))
+
+
+def test_the_blend_is_geometric_and_adds_no_floor():
+    rng = np.random.default_rng(0)
+    content = np.log1p(rng.random((6, 4)).astype(np.float32))
+    sound = rng.random((6, 4)).astype(np.float32)
+    np.testing.assert_allclose(toward_sound(content, sound, 0.0), content, atol=1e-6)
+    np.testing.assert_allclose(toward_sound(content, sound, 1.0), np.log1p(sound), atol=1e-6)
+    silent = content.copy()
+    silent[2] = 0.0  # a bin the input leaves silent stays (near) silent halfway
+    assert np.all(toward_sound(silent, sound, 0.5)[2] < 1e-5)
+
+
+def test_a_built_preset_carries_its_palette_and_an_older_one_loads_without(audio_dir, small, tmp_path):
+    p = build_preset([audio_dir / "style.flac"], settings=small)
+    assert p.palette is not None and p.palette.dtype == np.uint8 and p.palette.shape[0] == small.n_bins
+    q = load_preset(p.save(tmp_path / "with.npz"))
+    assert np.array_equal(q.palette, p.palette) and "frames of the style's own sound" in q.describe()
+    with np.load(tmp_path / "with.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "palette"}
+    arrays["format_version"] = np.int64(2)
+    np.savez(tmp_path / "older.npz", **arrays)
+    old = load_preset(tmp_path / "older.npz")
+    assert old.palette is None and "reshapes only" in old.describe()
+    arrays["palette"] = np.zeros((small.n_bins + 1, 3), np.uint8)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(PresetError, match=r"bad\.npz: palette has shape"):
+        load_preset(tmp_path / "bad.npz")
+    arrays["palette"] = np.zeros((small.n_bins, 3), np.float32)
+    np.savez(tmp_path / "badtype.npz", **arrays)
+    with pytest.raises(PresetError, match=r"badtype\.npz: 'palette' has dtype"):
+        load_preset(tmp_path / "badtype.npz")
+
+
+# ---------------------------------------------------------------------------- in the engine
+def _engine(preset, **params):
+    from mst_live.engine import StyleEngine
+    from mst_live.params import LiveParams
+
+    morph = params.pop("morph_preset", None)
+    return StyleEngine(preset, block_frames=8, device="cpu", precision="float32", morph=morph,
+                       params=LiveParams(**params))
+
+
+def _render(eng, x):
+    out = [eng.process(x[i : i + 1000]) for i in range(0, x.size, 1000)]
+    return np.concatenate([*out, eng.flush()])[eng.latency :][: x.size]
+
+
+@pytest.fixture(scope="module")
+def bright(small, tmp_path_factory):
+    """A preset of a bright eight-partial instrument playing other notes than the tests' input."""
+    import soundfile as sf
+
+    d = tmp_path_factory.mktemp("bright")
+    sf.write(d / "bright.wav", harmonic_melody(12.0, seed=5), SR)
+    return build_preset([d / "bright.wav"], settings=small)
+
+
+def test_up_to_weight_one_the_palette_changes_nothing(bright):
+    import dataclasses
+
+    bare = dataclasses.replace(bright, palette=None)
+    x = harmonic_melody(2.0, seed=3)
+    for w in (0.5, 1.0):
+        a = _render(_engine(bright, style_weight=w, steps=3), x)
+        b = _render(_engine(bare, style_weight=w, steps=3), x)
+        assert np.array_equal(a, b)
+
+
+def test_at_the_top_the_notes_played_come_out_in_the_style_s_sound(bright, small):
+    """Sine notes in: at the top of the knob, the same notes on the preset's instrument (the
+    truth) is much nearer than at the default, the notes are kept, and nothing clips."""
+    x, truth = melody(3.0, seed=1), harmonic_melody(3.0, seed=1)
+    bank = chroma_filterbank(sample_rate=small.sample_rate, n_fft=small.n_fft)
+    t_mag = _mags(truth, small)
+    loud = (t_mag**2).sum(axis=0) > 1e-3 * (t_mag**2).sum(axis=0).max()
+
+    def shape_db(m):
+        p = m * m / ((m * m).sum(axis=0, keepdims=True) + 1e-20)
+        return 10 * np.log10(np.maximum(p, 1e-6))[:, loud]
+
+    def to_truth(y):
+        return float(np.sqrt(np.mean((shape_db(_mags(y, small)) - shape_db(t_mag)) ** 2)))
+
+    def notes_kept(y):
+        a, b = bank @ _mags(x, small), bank @ _mags(y, small)
+        cos = (a * b).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) + 1e-12)
+        return float(np.median(cos[loud]))
+
+    default = _render(_engine(bright, style_weight=1.0, steps=4), x)
+    eng = _engine(bright, style_weight=10.0, steps=4)
+    top = _render(eng, x)
+    assert to_truth(top) < 0.4 * to_truth(default) and to_truth(top) < 0.4 * to_truth(x)  # measured 2.1 dB against 11.6
+    assert notes_kept(top) > 0.85
+    assert np.all(np.isfinite(top)) and np.max(np.abs(top)) <= 0.98 + 1e-6
+    assert eng.stats.evaluations == 0 and eng.stats.dry_blocks == 0 and eng.stats.underruns == 0
+
+
+def test_a_morph_at_the_top_morphs_the_instrument(bright, audio_dir, small, tmp_path):
+    """Between the bright instrument and a sine one, the morph knob at the top of the style knob
+    moves the sound from one to the other: the partials above the fundamental fade out."""
+    import soundfile as sf
+
+    sf.write(tmp_path / "sines.wav", melody(12.0, seed=6), SR)
+    sines = build_preset([tmp_path / "sines.wav"], settings=small)
+    x = harmonic_melody(3.0, seed=1)
+
+    def centroid(y):
+        m = _mags(y, small) ** 2
+        return float((np.arange(m.shape[0]) @ m).sum() / m.sum())
+
+    c = [centroid(_render(_engine(bright, style_weight=10.0, morph=m, morph_preset=sines), x)) for m in (0.0, 0.5, 1.0)]
+    assert c[0] > c[1] > c[2] and c[2] < 0.7 * c[0]
+
+
+def test_a_preset_without_a_palette_keeps_its_optimiser_at_the_top(bright):
+    import dataclasses
+
+    bare = dataclasses.replace(bright, palette=None)
+    eng = _engine(bare, style_weight=10.0, steps=3)
+    assert eng.styles.without_palette() == [bare]
+    _render(eng, harmonic_melody(1.0, seed=3))
+    assert eng.stats.evaluations > 0
+
+
+def _clicks(y, *, sr=SR):
+    """2 ms windows whose high-passed energy is 30x the median of the 200 ms around them."""
+    d = np.diff(y.astype(np.float64))
+    w = int(0.002 * sr)
+    e = np.add.reduceat(d * d, np.arange(0, d.size - w, w))
+    k = 50
+    local = np.array([np.median(e[max(0, i - k) : i + k + 1]) for i in range(e.size)])
+    return int((e > 30 * (local + 1e-9 + 1e-4 * e.max())).sum())
+
+
+def test_turning_the_knob_through_the_strong_end_does_not_click(bright):
+    """The knob swept live from the default to the top and back, each turn between two calls:
+    the output clicks no more than a run held at either end does, and never jumps in level."""
+    x = harmonic_melody(4.0, seed=3)
+    ramp = [1.0, 1.5, 2.5, 4.0, 6.0, 10.0, 10.0, 6.0, 4.0, 2.5, 1.5, 1.0]
+
+    def render(weights):
+        eng = _engine(bright, style_weight=weights[0], steps=3)
+        n = x.size // len(weights) + 1
+        outs = []
+        for i, w in enumerate(weights):
+            eng.params.set("style_weight", w)
+            outs.append(eng.process(x[i * n : (i + 1) * n]))
+        return np.concatenate([*outs, eng.flush()])[eng.latency :][: x.size]
+
+    swept = render(ramp)
+    held = [render([w]) for w in (1.0, 10.0)]
+    assert _clicks(swept) <= max(_clicks(h) for h in held) + 1
+    assert np.all(np.isfinite(swept)) and np.max(np.abs(swept)) <= 0.98 + 1e-6
+
+    def jumps(y, frame=1024):  # dB between neighbouring 46 ms frames
+        level = np.add.reduceat(y.astype(np.float64) ** 2, np.arange(0, y.size, frame))[:-1] / frame
+        return np.abs(np.diff(10 * np.log10(level + 1e-12)))
+
+    assert jumps(swept).max() < jumps(x).max() + 6.0  # no level step beyond the playing's own

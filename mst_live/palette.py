@@ -86,7 +86,7 @@ class PaletteSampler:
 
 
 def quantise(magnitude: np.ndarray) -> np.ndarray:
-    """One frame's magnitudes as bytes: quarter-dB steps below its peak."""
+    """One frame's magnitudes as bytes: half-dB steps below its peak."""
     db = 20 * np.log10(np.maximum(magnitude, 1e-12) / max(float(magnitude.max()), 1e-12))
     return np.clip(np.round(-db / STEP_DB), 0, 255).astype(np.uint8)  # 127.5 dB down and below: nothing
 
@@ -121,9 +121,13 @@ class Palette:
         return torch.sqrt(shape * power.sum(dim=0, keepdim=True)).numpy()
 
 
+def geometric_blend(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:
+    """Magnitudes ``a`` moved ``share`` of the way to ``b`` in log-magnitude: a bin that is silent
+    in either stays near silent, so a blend adds no floor."""
+    return np.exp((1.0 - share) * np.log(a + 1e-12) + share * np.log(b + 1e-12))
+
+
 def toward_sound(log_magnitude: np.ndarray, sound: np.ndarray, share: float) -> np.ndarray:
-    """log1p frames moved ``share`` of the way to the palette's frames, geometrically: a bin that
-    is silent in either stays near silent, so the blend adds no floor."""
-    here = np.log(np.expm1(np.asarray(log_magnitude, np.float64)) + 1e-12)
-    there = np.log(np.asarray(sound, np.float64) + 1e-12)
-    return np.log1p(np.exp((1.0 - share) * here + share * there)).astype(np.float32)
+    """log1p frames moved ``share`` of the way to the palette's frames, geometrically."""
+    here = np.expm1(np.asarray(log_magnitude, np.float64))
+    return np.log1p(geometric_blend(here, np.asarray(sound, np.float64), share)).astype(np.float32)

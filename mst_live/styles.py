@@ -7,7 +7,7 @@ import torch
 
 from .features import FeatureNet
 from .losses import StyleTarget
-from .palette import Palette
+from .palette import Palette, geometric_blend
 from .params import ParamValues
 from .preset import Preset
 
@@ -18,7 +18,8 @@ class Styles:
 
     def __init__(self, presets: list[Preset], morph: Preset | None, *, net: FeatureNet) -> None:
         self.presets, self.morph = presets, morph
-        for p in [*presets, *([morph] if morph else [])]:
+        self._all = [*presets, *([morph] if morph else [])]
+        for p in self._all:
             p.check_network(net.settings, net.checksum)
         self._targets = [p.style_target(device=net.device, dtype=torch.float32) for p in presets]
         self._morph = morph.style_target(device=net.device, dtype=torch.float32) if morph else None
@@ -30,7 +31,7 @@ class Styles:
 
     def without_palette(self) -> list[Preset]:
         """The presets (and the morph preset) that have no palette of their own sound."""
-        return [p for p in [*self.presets, *([self.morph] if self.morph else [])] if p.palette is None]
+        return [p for p in self._all if p.palette is None]
 
     def index(self, p: ParamValues) -> int:
         return min(p.style_index, len(self.presets) - 1)
@@ -62,5 +63,5 @@ class Styles:
         out = own.match(magnitude)
         if self._morph_palette is not None and p.morph > 0:
             other = self._morph_palette.match(magnitude)
-            out = np.exp((1 - p.morph) * np.log(out + 1e-12) + p.morph * np.log(other + 1e-12))
+            out = geometric_blend(out, other, p.morph)
         return out

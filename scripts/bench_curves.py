@@ -65,6 +65,13 @@ def measure(y: np.ndarray, x: np.ndarray, sm: qm.StyleMeasures, ref_notes: np.nd
             "flat": qm.flatness(y) / flat_ref}
 
 
+def table_row(name: str, knob: str, p: dict) -> str:
+    """One output's row of the section's table; the baseline has no rendering speed."""
+    speed = f"{p['speed']:.1f}" if "speed" in p else "–"
+    return (f"| {name} | {knob} | {p['gram']:.2f} | {p['corr']:.2f} | {p['chroma']:.2f} | {p['onset']:.2f} | "
+            f"{p['f1']:.2f} | {p['flat']:.2f} | {speed} |")
+
+
 def at_equal_content(points: list[dict], content: str, style: str, where: float) -> float | None:
     """The curve's style measure at ``where`` on the content measure, interpolated; None outside it."""
     pts = sorted((p[content], p[style]) for p in points)
@@ -151,16 +158,10 @@ def main() -> None:
         picture(pic, label, engine, base, steps)
         rows = ["| output | knob | Gram gap | corr gap | chroma cos | onset corr | note F1 | flatness excess | x real time |",
                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for p in engine:
-            name = "**engine, default**" if p["w"] == default else "engine"
-            rows.append(f"| {name} | style weight {p['w']:g} | {p['gram']:.2f} | {p['corr']:.2f} | {p['chroma']:.2f} | "
-                        f"{p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} | {p['speed']:.1f} |")
-        for p in steps:
-            rows.append(f"| engine, {p['steps']} steps | style weight {p['w']:g} | {p['gram']:.2f} | {p['corr']:.2f} | "
-                        f"{p['chroma']:.2f} | {p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} | {p['speed']:.1f} |")
-        for p in base:
-            rows.append(f"| causal mean+spread | strength {p['a']:g} | {p['gram']:.2f} | {p['corr']:.2f} | "
-                        f"{p['chroma']:.2f} | {p['onset']:.2f} | {p['f1']:.2f} | {p['flat']:.2f} | – |")
+        rows += [table_row("**engine, default**" if p["w"] == default else "engine", f"style weight {p['w']:g}", p)
+                 for p in engine]
+        rows += [table_row(f"engine, {p['steps']} steps", f"style weight {p['w']:g}", p) for p in steps]
+        rows += [table_row("causal mean+spread", f"strength {p['a']:g}", p) for p in base]
         cmp = compare(engine, base)
         verdict = "; ".join(f"{k}: {v}" for k, v in cmp.items())
         up_to_default = max(p["flat"] for p in engine if p["w"] <= default)

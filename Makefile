@@ -38,9 +38,11 @@ bench: bench-deps
 	$(BIN)/python scripts/bench_phase.py
 	$(BIN)/python scripts/bench_compute.py
 	$(BIN)/python scripts/bench_engine.py
+	$(BIN)/python scripts/bench_threads.py
 	$(BIN)/python scripts/bench_live.py
 	$(BIN)/python scripts/bench_memory.py
 	$(BIN)/python scripts/bench_quality.py
+	$(BIN)/python scripts/bench_ceilings.py
 	$(BIN)/python scripts/bench_style_gap.py
 	$(BIN)/python scripts/bench_curves.py
 

@@ -118,6 +118,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help=f"STFT frames optimised together ({MODES['normal'].block_frames}; "
                    f"{MODES['low'].block_frames} with --latency low)")
     _compute_args(g, device_dest="live_device")
+    _threads_arg(g)
     g.add_argument("--channels", type=int, choices=(1, 2), default=1, help="output channels (1)")
     g.add_argument("--input-channel", metavar="N[,M...]", default="1",
                    help="input device channel to play into it, from 1; several, comma-separated, are mixed (1)")
@@ -146,8 +147,17 @@ def _compute_args(g, *, device_dest: str = "device") -> None:
     g.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
 
 
+def _threads_arg(g) -> None:
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for the network: 1 for a device run (each step takes a bounded time even when "
+                   "other programs load the CPU), one a core for a file to file render")
+
+
 def _network_line(choice) -> str:
-    return f"network: {choice.describe()}"
+    from .compute import cpu_threads
+
+    n = cpu_threads() if choice.device.type == "cpu" else 0
+    return f"network: {choice.describe()}" + (f", {n} thread{'s' if n > 1 else ''}" if n else "")
 
 
 def _transfer_args(p: argparse.ArgumentParser, *, iters: int = 300) -> None:
@@ -393,7 +403,10 @@ def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:
 
 
 def _cmd_live(args: argparse.Namespace) -> int:
+    from .compute import use_threads
+
     input_is_file, output_is_file = _check_live_args(args)
+    use_threads(args.threads, live=not (input_is_file and output_is_file) or args.realtime)
     if input_is_file and output_is_file:
         return _render(args)
     from .app.live import run_live
@@ -416,6 +429,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     """File to file (paths already checked by `_check_live_args`)."""
+    from .compute import cpu_threads
     from .io.render import render_file
     from .ui.events import EventLog
     from .ui.progress import progress_bar
@@ -424,7 +438,7 @@ def _render(args: argparse.Namespace) -> int:
     engine = _engine_from_args(args)
     print(_network_line(engine.compute), flush=True)
     events = EventLog(args.events)
-    events.emit("start", network=engine.compute.describe(), precision=engine.compute.precision,
+    events.emit("start", network=engine.compute.describe(), precision=engine.compute.precision, threads=cpu_threads(),
                 device=str(engine.device))
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     sr = engine.sample_rate

@@ -175,6 +175,27 @@ def _choose_auto(dev: torch.device) -> tuple[Choice, dict[str, float]]:
     return Choice(dev, best, f"{cpu_capability()}, {native}; measured {ranked}"), times
 
 
+def use_threads(threads: int | None, *, live: bool) -> int:
+    """Set how many CPU threads the network's products use, and return it.
+
+    A device run takes one by default: with two or more, every product waits at a barrier for
+    all of them, and when other programs load the CPU one descheduled thread stalls the step
+    (BENCHMARKS.md, "Network threads": with a busy process on each of two cores, the worst step
+    took 350 ms on two threads against 40 ms on one). A file render, which only wants
+    throughput, keeps torch's default (one a core) unless ``threads`` says otherwise."""
+    if threads is not None and not 1 <= threads <= 256:
+        raise ParameterError(f"--threads {threads}: give 1..256 CPU threads for the network")
+    if threads is None:
+        threads = 1 if live else torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def cpu_threads() -> int:
+    """The CPU threads the network's products use now (`use_threads`)."""
+    return torch.get_num_threads()
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """torch reports exhausted memory as RuntimeError (CPU allocator) or OutOfMemoryError (CUDA)."""
     oom = getattr(torch, "OutOfMemoryError", None)

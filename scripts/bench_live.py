@@ -26,7 +26,7 @@ from bench_foundation import CONTENT_TRACK, style_and_content
 from benchmd import machine, write_section
 
 from mst_live import Settings, build_preset
-from mst_live.io.live import CHUNK_MS, PRIME_MARGIN_S
+from mst_live.io.live import CHUNK_MS, PRIME_MARGIN_S, SAFETY_S
 from mst_live.jackrig import JackServer, measure_lag, play_through, read_events
 from mst_live.latency import MODES
 from mst_live.params import PARAMS
@@ -37,18 +37,30 @@ RATE = 48000
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 # (latency mode, JACK period, environment, options): the last row plays the strong end of the style knob
 CONFIGS = (("normal", 256, {}, ()), ("normal", 1024, {}, ()), ("low", 256, {}, ()), ("normal", 256, AVX2_ONLY, ()),
-           ("normal", 256, {}, ("--style-weight", "4")))
+           ("normal", 256, {}, ("--style-weight", "4")), ("normal", 256, {}, ("--threads", "2")))
 HOG = (20.0, 45.0)  # seconds of the clip with both cores busy
 WINDOWS = {"before": 10.0, "during": 30.0, "after": 52.0}  # where the delay is measured (2 s each)
 
 
+def unloaded_and_hogged(events: list[dict], field: str) -> tuple[list, list]:
+    """``field`` over the status lines (one a second) outside the hog (with a second's margin,
+    and after the first second) and inside it."""
+    status = [e for e in events if e["type"] == "status" and e.get(field) is not None and e["input_s"] > 1]
+    free = [e[field] for e in status if not HOG[0] - 1 <= e["input_s"] <= HOG[1] + 1]
+    hogged = [e[field] for e in status if HOG[0] + 1 <= e["input_s"] <= HOG[1]]
+    return free, hogged
+
+
 def step_medians(events: list[dict]) -> tuple[float, float]:
-    """The median of the steps the last block got, over the status lines (one a second) outside
-    the hog (with a second's margin) and inside it."""
-    status = [e for e in events if e["type"] == "status"]
-    free = [e["steps_done"] for e in status if not HOG[0] - 1 <= e["input_s"] <= HOG[1] + 1]
-    hogged = [e["steps_done"] for e in status if HOG[0] + 1 <= e["input_s"] <= HOG[1]]
+    """The median of the steps the last block got, outside the hog and inside it."""
+    free, hogged = unloaded_and_hogged(events, "steps_done")
     return float(np.median(free)), float(np.median(hogged))
+
+
+def lowest_headroom(events: list[dict]) -> tuple[float, float]:
+    """The least styled output the ring held after a device read (ms), outside the hog and inside it."""
+    free, hogged = unloaded_and_hogged(events, "headroom_ms")
+    return float(min(free)), float(min(hogged))
 
 
 def main() -> None:
@@ -73,6 +85,7 @@ def main() -> None:
         start, start0 = next(e for e in ev if e["type"] == "start"), next(e for e in ev0 if e["type"] == "start")
         last, last0 = [e for e in ev if e["type"] == "status"][-1], [e for e in ev0 if e["type"] == "status"][-1]
         last["median_steps"] = step_medians(ev)
+        last["headroom"] = lowest_headroom(ev)
         lags = {k: 1000 * measure_lag(clip[int(t * RATE) : int((t + 2) * RATE)], dry.rec[int(t * RATE) :],
                                       max_lag=2 * RATE) / RATE for k, t in WINDOWS.items()}
         lag = int(lags["before"] / 1000 * RATE)
@@ -81,6 +94,7 @@ def main() -> None:
         last["server_xruns"], last0["server_xruns"] = styled.xruns, dry.xruns
         xrun_at = sorted({round(t, 1) for t in styled.xrun_at + dry.xrun_at})
         cpu = f"AVX2-only dispatch, {start['precision']}" if env else f"native, {start['precision']}"
+        cpu += f", {start['threads']} thread{'s' if start['threads'] > 1 else ''}"
         cpu += f", {' '.join(options)}" if options else ""
         rows.append((f"{mode}, {period} frames ({1000 * period / RATE:.1f} ms), {cpu}", start, last, gap, start0, last0, lags,
                      xrun_at))
@@ -91,7 +105,8 @@ def main() -> None:
         "",
         f"`scripts/bench_live.py` on {machine()}: a realtime JACK server (`jackd -R`, dummy backend, 48 kHz), "
         f"`mst-live --preset style60.npz --input mic` at the defaults (the last row at style weight 4, where the "
-        f"style's own sound has taken over most of each frame), and a JACK client playing 60 s of `{CONTENT_TRACK}` "
+        f"style's own sound has taken over most of each frame, and the row after it with the network on two threads, "
+        f"a file render's choice, beside a device run's one), and a JACK client playing 60 s of `{CONTENT_TRACK}` "
         "into mst-live's input port while recording its output port, sample-synchronously. "
         f"From {HOG[0]:.0f} s to {HOG[1]:.0f} s of the clip a busy process runs on each core. Each period is run twice: "
         "styled (the defaults), and with `--mix 0`, where the engine does the same work but the output is the input "
@@ -99,15 +114,17 @@ def main() -> None:
         "during and after the hog). Underruns count the worker being late (the output ring ran dry: the late audio is "
         "dropped and the gap cross-faded to the dry input, so the latency does not grow); overruns count it behind "
         "(the input ring full); device xruns count PortAudio reporting the callback itself late, beside the JACK "
-        "server's own count, taken by the playing client (`jack` xrun callback), as the outside check. The device "
+        "server's own count, taken by the playing client (`jack` xrun callback), as the outside check. Headroom is the "
+        "least styled output the ring still held after a device read, taken by the device callback on the ring itself "
+        f"(the worker's planner stops its steps {1000 * SAFETY_S:.0f} ms before the ring would run dry). The device "
         "callback is compiled (`mst_live/io/device_callback.py`): it never waits for Python's GIL.",
         "",
         "Each row names the CPU dispatch it ran under and the precision `auto` chose there; the AVX2-only rows cap "
         "torch's dispatch (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`), which takes native bfloat16 away as "
         "on most laptops.",
         "",
-        f"| latency mode, JACK period, CPU | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked): mean; median unloaded / with the hog | blocks with no steps | engine load | style gap closed (yardstick) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| latency mode, JACK period, CPU | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked): mean; median unloaded / with the hog | least headroom: unloaded / with the hog | blocks with no steps | engine load | style gap closed (yardstick) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, _start, last, gap, _start0, last0, _lags, _at in rows:
         lines.append(
@@ -115,7 +132,7 @@ def main() -> None:
             f"{last0['underruns']} / {last0['overruns']}** | **{last['xruns']} / {last['server_xruns']}; "
             f"{last0['xruns']} / {last0['server_xruns']}** | **{last['steps_per_block']:.1f}; "
             f"{last['median_steps'][0]:g} / {last['median_steps'][1]:g}** | "
-            f"{last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
+            f"{last['headroom'][0]:.0f} / {last['headroom'][1]:.0f} ms | {last['dry_blocks']} of {last['blocks']} | {last['load']:.2f} | {gap:.2f} |")
     at = "; ".join(f"{re.sub(r' [(].*? ms[)]', '', label)}: " + (", ".join(f"{t:g}" for t in xs) if xs else "none")
                    for label, *_, xs in rows)
     lines += ["", f"Where in the clip the server's xruns came, both runs together (s; the hog runs {HOG[0]:g}–{HOG[1]:g}): "

@@ -156,5 +156,11 @@ def test_every_network_command_says_what_it_chose(small_preset_path, audio_dir, 
     status = [e for e in lines if e["type"] == "status"][-1]
     assert start["precision"] == status["precision"] != "auto"
     assert start["device"] == status["device"] == "cpu" and start["network"].startswith(start["precision"])
+    # a file render keeps torch's threads (one a core); --threads sets them, and the line and the event say so
+    n = start["threads"]
+    assert n >= 1 and f", {n} thread{'s' if n > 1 else ''}" in out.stdout, out.stdout
+    out = run("--preset", small_preset_path, "--input", audio_dir / "content.wav", "--output", tmp_path / "r.wav",
+              "--quiet", "--events", events, "--threads", "1")
+    assert out.returncode == 0 and ", 1 thread" in out.stdout, out.stdout
     assert_one_line_error(run("transfer", audio_dir / "content.wav", "--preset", small_preset_path, "-o",
                               tmp_path / "x.wav", "--device", "tpu"), "tpu")

@@ -61,3 +61,22 @@ def test_the_machine_code_entry_copies_counts_and_fades_like_the_python_one():
     # an input-only stream: captured, nothing written to a null output
     assert call(x.ctypes.data, None, frames, None, 0, s.address) == 0
     assert s.in_ring.available() == frames and s.h[dc.FRAMES_IN] == 3 * frames
+
+
+def test_headroom_is_the_fewest_samples_left_after_a_read_in_each_window():
+    call = _PA_CALLBACK(dc.CALLBACK)
+    s = _state()
+    frames, x, o = 64, np.zeros((64, 2), np.float32), np.zeros((64, 2), np.float32)
+    assert s.take_headroom() is None  # no callback yet
+    s.out_ring.write(np.ones(300, np.float32))
+    for _ in range(3):  # 300 -> 236 -> 172 -> 108 left
+        call(x.ctypes.data, o.ctypes.data, frames, None, 0, s.address)
+        s.in_ring.read_into(x.copy())
+    assert s.take_headroom() == 108
+    s.out_ring.write(np.ones(500, np.float32))  # 608 ahead: the new window starts from its first read
+    call(x.ctypes.data, o.ctypes.data, frames, None, 0, s.address)
+    assert s.take_headroom() == 544
+    assert s.take_headroom() is None  # nothing read since
+    s.out_ring.read_into(np.zeros(534, np.float32))  # 10 left for a 64-frame read: 54 missing
+    call(x.ctypes.data, o.ctypes.data, frames, None, 0, s.address)
+    assert s.take_headroom() == -54 and s.h[dc.UNDERRUNS] == 1

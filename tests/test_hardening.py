@@ -70,6 +70,7 @@ def sweep_cases(d: Path, preset: Path):
         ("negative style weight", [*live, "--output", out, "--style-weight", "-1"], "style_weight"),
         ("too many steps", [*live, "--output", out, "--steps", "100000"], "steps"),
         ("zero block frames", [*live, "--output", out, "--block-frames", "0"], "block_frames"),
+        ("zero threads", [*live, "--output", out, "--threads", "0"], "--threads"),
         ("bad device", [*live, "--output", out, "--device", "tpu"], "tpu"),
         ("NaN transfer weight", [*tr, "-o", out, "--content-weight", "nan"], "content_weight"),
         ("missing mapping file", [*live, "--output", out, "--midi", "x", "--midi-map", d / "none.toml"], "none.toml"),

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..compute import cpu_threads
 from ..engine import StyleEngine
 from ..errors import MstError, ParameterError
 from ..io import device_callback as dc
@@ -97,7 +98,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
                     device_latency_ms=round(1000 * device_latency, 1),
                     buffer_ms=round(1000 * runner.prime / device_rate, 1),
                     resampler_holdback_ms=round(1000 * runner.holdback / device_rate, 1),
-                    callback_memory_locked=runner.state.locked, network=engine.compute.describe(),
+                    callback_memory_locked=runner.state.locked, network=engine.compute.describe(), threads=cpu_threads(),
                     precision=engine.compute.precision, device=str(engine.device))
         last_underruns = 0
         last_calls, last_call_t = -1, time.monotonic()
@@ -187,13 +188,16 @@ def _open_midi(args: argparse.Namespace, engine: StyleEngine, events: EventLog):
 
 
 def _status(engine: StyleEngine, runner: LiveRunner, device_latency: float) -> dict:
-    """The engine's status with the live side's latency, ring counters and meters."""
+    """The engine's status with the live side's latency, ring counters, headroom and meters."""
+    recent, lowest = runner.headroom_s()
     return {
         **engine.status(),
         "latency_ms": round(1000 * runner.latency_s(device_latency), 1),
         "underruns": runner.underruns,
         "overruns": runner.overruns,
         "xruns": runner.xruns,
+        "headroom_ms": None if recent is None else round(1000 * recent, 1),
+        "lowest_headroom_ms": None if lowest is None else round(1000 * lowest, 1),
         "input_s": round(runner.frames_in / runner.rate, 4),
         "in_peak": round(runner.in_peak, 4),
         "out_peak": round(runner.out_peak, 4),

@@ -33,6 +33,9 @@ CAPTURING, RUNNING, INPUT_DONE, ON_DRY = 11, 12, 13, 14
 # layout, fixed at creation: the dry delay, sizes, the device's channel counts, region offsets
 DELAY, IN_CAP, IN_WIDTH, OUT_CAP, HIST_CAP, FADE_N, DEV_IN, DEV_OUT, MAX_FRAMES = 15, 16, 17, 18, 19, 20, 21, 22, 23
 OFF_IN, OFF_OUT, OFF_HIST, OFF_MONO, OFF_DRY, OFF_UP, OFF_DOWN, OFF_MIX, OFF_LAST, N_FLOATS = range(24, 34)
+# headroom: the fewest output samples left after a callback's read in the current window (the
+# callback's), the window the reader asked for (the reader's) and the one the callback is in
+LOW, WINDOW_ASKED, WINDOW_SEEN = 34, 35, 36
 
 # PortAudio's status flags (paInputOverflow, paOutputUnderflow): the device reported a late callback
 XRUN_FLAGS = 0x2 | 0x4
@@ -166,7 +169,15 @@ def run_callback(h, f, indata, outdata, frames, flags):
         cap, off = h[OUT_CAP], h[OFF_OUT]
         r = h[OUT_R]
         _fence()
-        got = min(frames, h[OUT_W] - r)
+        ahead = h[OUT_W] - r
+        got = min(frames, ahead)
+        if h[RUNNING] and not h[INPUT_DONE]:
+            left = ahead - frames
+            if h[WINDOW_SEEN] != h[WINDOW_ASKED]:
+                h[WINDOW_SEEN] = h[WINDOW_ASKED]
+                h[LOW] = left
+            elif left < h[LOW]:
+                h[LOW] = left
         for j in range(got):
             mono[j] = f[off + (r + j) % cap]
         _fence()
@@ -246,6 +257,7 @@ class CallbackState:
         h[IN_CAP], h[IN_WIDTH], h[OUT_CAP], h[HIST_CAP] = in_cap, in_width, out_cap, hist_cap
         h[DELAY], h[FADE_N], h[DEV_IN], h[DEV_OUT], h[MAX_FRAMES] = delay, fade, dev_in, dev_out, max_frames
         h[CAPTURING] = h[RUNNING] = 1
+        h[WINDOW_ASKED] = 1  # the first callback opens the first window
         ramp = np.linspace(0.0, 1.0, fade + 2, dtype=np.float32)[1:-1]
         self.region(OFF_UP, fade)[:] = ramp
         self.region(OFF_DOWN, fade)[:] = ramp[::-1]
@@ -253,6 +265,15 @@ class CallbackState:
         self.in_ring = Ring(in_cap, channels=in_width, buf=self.region(OFF_IN, in_cap * in_width),
                             index=self.h[IN_W : IN_R + 1])
         self.out_ring = Ring(out_cap, buf=self.region(OFF_OUT, out_cap), index=self.h[OUT_W : OUT_R + 1])
+
+    def take_headroom(self) -> int | None:
+        """The fewest output samples that were left after a callback's read since the last call
+        (negative: that many were missing), and a new window opened; None when no callback has
+        run since. A callback that runs between the read and the new window counts in the next."""
+        h = self.h
+        low = int(h[LOW]) if h[WINDOW_SEEN] == h[WINDOW_ASKED] else None
+        h[WINDOW_ASKED] += 1
+        return low
 
     def region(self, slot: int, size: int) -> np.ndarray:
         return self.f[self.h[slot] : self.h[slot] + size]

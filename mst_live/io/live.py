@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 import numpy as np
 
@@ -97,6 +98,8 @@ class LiveRunner:
         self.out_peak = 0.0
         self.finished = threading.Event()
         self.error: str | None = None
+        self._headroom: deque[tuple[float, int]] = deque(maxlen=64)  # (when, fewest samples left) per window
+        self.lowest_headroom: int | None = None
 
     # ------------------------------------------------- what the callback counts and is told
     callbacks = _counter(dc.CALLS, "device callbacks so far")
@@ -108,6 +111,18 @@ class LiveRunner:
     running = _flag(dc.RUNNING, "cleared to stop: an empty ring is then the end, not an underrun")
     capturing = _flag(dc.CAPTURING, "cleared first at the end, so a take holds exactly what was captured")
     input_done = _flag(dc.INPUT_DONE, "a file input is fully queued: the ring may now run empty")
+
+    def headroom_s(self, *, over: float = 1.0) -> tuple[float | None, float | None]:
+        """How close the worker came to an underrun: the fewest seconds of styled output that were
+        left after a device read, over the last ``over`` seconds and over the whole run (negative:
+        that much was missing). Measured by the callback on the ring itself, not planned."""
+        now, low = time.monotonic(), self.state.take_headroom()
+        if low is not None:
+            self._headroom.append((now, low))
+            self.lowest_headroom = low if self.lowest_headroom is None else min(self.lowest_headroom, low)
+        recent = [v for t, v in self._headroom if now - t <= over]
+        lowest = self.lowest_headroom
+        return (min(recent) / self.rate if recent else None, None if lowest is None else lowest / self.rate)
 
     def callback(self, indata, outdata, frames, time_info, status) -> None:
         """The compiled callback's work, called from Python (tests; the device calls it directly

@@ -16,6 +16,10 @@ def _meter(peak: float, width: int = 24) -> str:
     return "█" * filled + "·" * (width - filled) + f" {db:6.1f} dBFS"
 
 
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms"
+
+
 def render(fields: dict[str, Any]) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold")
@@ -34,6 +38,7 @@ def render(fields: dict[str, Any]) -> Table:
               f"{fields.get('eval_ms', 0):.1f} ms a step")
     t.add_row("latency", f"{fields.get('latency_ms', 0):.0f} ms")
     t.add_row("underruns / overruns", f"{fields.get('underruns', 0)} / {fields.get('overruns', 0)}")
+    t.add_row("headroom", f"{_ms(fields.get('headroom_ms'))} now, {_ms(fields.get('lowest_headroom_ms'))} at the least")
     return t
 
 

@@ -39,7 +39,7 @@ def test_an_underrun_fades_to_the_dry_input_and_the_latency_comes_back(engine, c
         runner.to_device(line[made : made + n])
         made += n
 
-    out = []
+    out, headroom = [], []
     late = range(40, 60)  # 20 callbacks (232 ms) with no work at all: the prime runs out
     for k in range(x.size // frames):
         o = np.zeros((frames, 1), np.float32)
@@ -47,7 +47,15 @@ def test_an_underrun_fades_to_the_dry_input_and_the_latency_comes_back(engine, c
         out.append(o[:, 0])
         if k not in late:
             work()
+        if k in (39, 60, x.size // frames - 1):  # before the worker stops, once it is back, at the end
+            headroom.append(runner.headroom_s(over=0.0)[0])  # the window just ended
     y = np.concatenate(out)
+    # headroom, as the callback measured it: the prime less a block while the worker keeps up,
+    # negative once it has run dry (a block's worth missing), and in hand again once it is back
+    prime_left = (runner.prime - frames) / sr
+    assert headroom[0] == pytest.approx(prime_left, abs=1 / sr)
+    assert headroom[1] == pytest.approx(-frames / sr, abs=1 / sr)
+    assert headroom[2] > 0 and runner.headroom_s()[1] == pytest.approx(-frames / sr, abs=1 / sr)
     want = np.concatenate([np.zeros(d, np.float32), x])[: y.size]
     assert runner.underruns > 0 and runner.owed > 0 and runner.dropped == runner.owed  # counted, then dropped
     wet_err, dry_err = np.abs(y + want), np.abs(y - want)
@@ -60,3 +68,15 @@ def test_an_underrun_fades_to_the_dry_input_and_the_latency_comes_back(engine, c
     # no click: the changes over are cross-fades, no step bigger than the signal's own plus the fade's
     step = np.abs(np.diff(y)).max()
     assert step < np.abs(np.diff(x)).max() + 2 * 0.5 / FADE + 1e-3, step
+
+
+def test_the_status_screen_shows_headroom_and_a_dash_before_any():
+    from rich.console import Console
+
+    from mst_live.ui.status import render
+
+    console = Console(record=True, width=120)
+    console.print(render({"headroom_ms": 43.2, "lowest_headroom_ms": -5.3}))
+    console.print(render({}))
+    text = console.export_text()
+    assert "43 ms now, -5 ms at the least" in text and "– now, – at the least" in text

@@ -9,8 +9,10 @@ itself, chosen for the pitches being played and brought to the input's loudness 
 knob fades them in (`sound_share`).
 
 Frames are matched on their semitone spectrum (MIDI 28-108, square-root energy, unit length), so
-a match is a match of pitches; the ``k`` best are averaged in log-magnitude, which steadies the
-choice from frame to frame. The palette keeps each frame's level in dB below its own peak,
+a match is a match of pitches. A palette frame may also be played up to ``TRANSPOSE`` semitones
+higher or lower, its spectrum scaled along frequency, so that a note the style recording never
+held comes out at the pitch played, not at its neighbour's; the ``k`` best are averaged in
+log-magnitude, which steadies the choice from frame to frame. The palette keeps each frame's level in dB below its own peak,
 quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB.
 """
 
@@ -28,6 +30,7 @@ PALETTE_FRAMES = 2048  # frames a preset keeps: 48 s of the default analysis
 STEP_DB = 0.5  # bytes 0-254: 0 to 127 dB under the frame's peak; 255: nothing (a stored floor would be hiss)
 QUIET_DB = 40.0  # frames this far under the loudest so far (peak bin) are not kept: tails and noise
 MATCHES = 4
+TRANSPOSE = 2  # semitones a palette frame may be moved to the pitch played (a whole tone: formants barely move)
 FULL_AT = 10.0  # the style weight at and above which the output is the style's own sound
 
 
@@ -94,7 +97,7 @@ def quantise(magnitude: np.ndarray) -> np.ndarray:
 class Palette:
     """The frames of a preset's palette, ready to match: ``frames`` as stored (uint8, bins x n)."""
 
-    def __init__(self, frames: np.ndarray, settings: Settings) -> None:
+    def __init__(self, frames: np.ndarray, settings: Settings, *, transpose: int = TRANSPOSE) -> None:
         if frames.dtype != np.uint8 or frames.ndim != 2 or frames.shape[0] != settings.n_bins or not frames.shape[1]:
             raise ParameterError(f"a palette is uint8 frames ({settings.n_bins}, n ≥ 1), got {frames.dtype} {frames.shape}")
         log_mag = -frames.astype(np.float32) * (STEP_DB / 20 * math.log(10.0))  # ln of magnitude / peak
@@ -104,21 +107,58 @@ class Palette:
         # thread pool (numpy's BLAS) left spinning there halved the steps' speed on two cores
         self.log_power = torch.from_numpy(np.log(np.maximum(power, 1e-30)).astype(np.float32))  # unit power
         self.bank = torch.from_numpy(semitone_bank(settings))
-        self.signatures = _signature(self.bank, torch.from_numpy(power.astype(np.float32)))
+        self.shifts = torch.arange(-transpose, transpose + 1)
+        notes = torch.sqrt(self.bank @ torch.from_numpy(power.astype(np.float32)))  # (81, n)
+        # each frame's semitone signature as if played t semitones higher, for every shift t: (shifts, 81, n)
+        moved = torch.stack([_roll_notes(notes, int(t)) for t in self.shifts])
+        self.signatures = moved / (torch.linalg.vector_norm(moved, dim=1, keepdim=True) + 1e-12)
+        self._scale = _frequency_scalings(settings.n_bins, self.shifts)
 
     @property
     def size(self) -> int:
-        return self.signatures.shape[1]
+        return self.signatures.shape[2]
 
     def match(self, magnitude: np.ndarray, *, k: int = MATCHES) -> np.ndarray:
         """For each frame (bins, n) of magnitudes: the log-magnitude average of the ``k`` palette
-        frames whose pitches are closest, at that frame's power (silence stays silence)."""
+        frames, each moved to its closest transposition, whose pitches are closest, at that
+        frame's power (silence stays silence)."""
         power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
-        sim = _signature(self.bank, power).T @ self.signatures  # (n, palette)
-        best = torch.topk(sim, min(k, self.size), dim=1).indices  # (n, k)
-        shape = torch.exp(self.log_power[:, best].mean(dim=2))  # (bins, n)
+        played = _signature(self.bank, power)  # (81, n)
+        n_shifts = self.shifts.numel()
+        sim = torch.einsum("an,sam->nms", played, self.signatures).reshape(played.shape[1], -1)  # (n, palette x shifts)
+        best = torch.topk(sim, min(k, sim.shape[1]), dim=1).indices  # (n, k)
+        frame, shift = best // n_shifts, best % n_shifts
+        lo, hi, frac = (m[shift] for m in self._scale)  # (n, k, bins): where each bin reads the frame from
+        col = frame[..., None]
+        moved = self.log_power[lo, col] * (1.0 - frac) + self.log_power[hi, col] * frac
+        shape = torch.exp(moved.mean(dim=1)).T  # (bins, n)
         shape /= shape.sum(dim=0, keepdim=True)
         return torch.sqrt(shape * power.sum(dim=0, keepdim=True)).numpy()
+
+
+def _roll_notes(notes: torch.Tensor, t: int) -> torch.Tensor:
+    """Semitone energies (81, n) moved ``t`` semitones up (down when negative); what leaves the
+    range is gone, what enters is silence."""
+    out = torch.zeros_like(notes)
+    if t >= 0:
+        out[t:] = notes[: notes.shape[0] - t]
+    else:
+        out[:t] = notes[-t:]
+    return out
+
+
+def _frequency_scalings(n_bins: int, shifts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each shift t: the bins each output bin reads from to play a frame t semitones higher
+    (its frequency over 2^(t/12)), the two neighbours and the weight of the upper one."""
+    lo, hi, frac = [], [], []
+    for t in shifts.tolist():
+        src = np.arange(n_bins) / 2.0 ** (t / 12.0)
+        below = np.minimum(np.floor(src), n_bins - 1)
+        lo.append(below)
+        hi.append(np.minimum(below + 1, n_bins - 1))
+        frac.append(np.where(src < n_bins - 1, src - below, 0.0))
+    return (torch.from_numpy(np.array(lo, np.int64)), torch.from_numpy(np.array(hi, np.int64)),
+            torch.from_numpy(np.array(frac, np.float32)))
 
 
 def geometric_blend(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from mst_live import PresetError, build_preset, load_preset
+from mst_live import PresetError, Settings, build_preset, load_preset
 from mst_live.dsp.stft import stft
 from mst_live.losses import chroma_filterbank
 from mst_live.palette import FULL_AT, Palette, PaletteSampler, quantise, sound_share, toward_sound
@@ -75,6 +75,26 @@ def test_it_plays_the_notes_played_with_the_style_s_partials(small):
     before = np.sqrt(np.mean((shape_db(x) - shape_db(truth)) ** 2))
     after = np.sqrt(np.mean((shape_db(y) - shape_db(truth)) ** 2))
     assert after < 0.6 * before
+
+
+def test_a_note_the_style_never_played_comes_out_at_the_pitch_played():
+    """The palette holds one bright note (220 Hz, eight partials); a sine a whole tone higher
+    comes out with those partials moved up to its own harmonics, where matching by pitch alone
+    left them on the palette's note. The full-size analysis: its bins tell semitones apart."""
+    s = Settings()
+    t = np.arange(3 * SR) / SR
+    note = sum(np.sin(2 * np.pi * h * 220.0 * t) / h for h in range(1, 9)).astype(np.float32)
+    frames = _palette(0.2 * note, s).palette()
+    played = 220.0 * 2 ** (2 / 12)
+    x = _mags((0.3 * np.sin(2 * np.pi * played * t)).astype(np.float32), s)[:, 8:-8]
+    df = s.sample_rate / s.n_fft
+
+    def partials_at(y, f0):  # energy in the bins of partials 3-8 of f0 (where a whole tone is a bin or more apart)
+        return sum(float((y[round(h * f0 / df)] ** 2).sum()) for h in range(3, 9))
+
+    moved, stayed = Palette(frames, s).match(x), Palette(frames, s, transpose=0).match(x)
+    assert partials_at(moved, played) > 10 * partials_at(moved, 220.0)
+    assert partials_at(stayed, 220.0) > 10 * partials_at(stayed, played)
 
 
 def test_silence_matches_to_silence(small):

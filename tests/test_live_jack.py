@@ -204,9 +204,10 @@ def test_mic_to_file_holds_everything_played_lined_up(jack_server, small_preset_
         found = near[d : d + q]
         assert found.size == q, (k, "the take ends before this part of the clip")
         r = np.corrcoef(found, seg)[0, 1]
-        assert r > 0.8, (k, r)
-        torn += r <= 0.99  # a window with a skipped server period inside it
-        shift += d - (base - max(0, base - 400))
+        if r <= 0.99:  # a window with a skipped server period inside it lines up nowhere as a whole
+            torn += 1  # (0.37 once, the skip a third of the way in); the windows after it must
+        else:
+            shift += d - (base - max(0, base - 400))
     dropped = round(-shift / 117)
     assert 0 <= dropped <= 3 and abs(shift + 117 * dropped) <= 2, shift  # whole periods missing, nothing invented
     assert torn <= dropped, (torn, dropped)

@@ -11,9 +11,10 @@ knob fades them in (`sound_share`).
 Frames are matched on their semitone spectrum (MIDI 28-108, square-root energy, unit length), so
 a match is a match of pitches. A palette frame may also be played up to ``TRANSPOSE`` semitones
 higher or lower, its spectrum scaled along frequency, so that a note the style recording never
-held comes out at the pitch played, not at its neighbour's; the ``k`` best are averaged in
-log-magnitude, which steadies the choice from frame to frame. The palette keeps each frame's level in dB below its own peak,
-quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB.
+held comes out at the pitch played, not at its neighbour's. The ``k`` best are averaged in
+log-magnitude, which steadies the choice from frame to frame. The palette keeps each frame's
+level in dB below its own peak, quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of
+a 1025-bin analysis are 2 MB.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ class Palette:
 
     def match(self, magnitude: np.ndarray, *, k: int = MATCHES) -> np.ndarray:
         """For each frame (bins, n) of magnitudes: the log-magnitude average of the ``k`` palette
-        frames, each moved to its closest transposition, whose pitches are closest, at that
-        frame's power (silence stays silence)."""
+        frames whose pitches come closest when each may be transposed (and is played so), at
+        that frame's power (silence stays silence)."""
         power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
         played = _signature(self.bank, power)  # (81, n)
         n_shifts = self.shifts.numel()

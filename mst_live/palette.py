@@ -51,9 +51,13 @@ def semitone_bank(settings: Settings) -> np.ndarray:
     return np.maximum(0.0, 1.0 - np.abs(midi[None, :] - notes[:, None])).astype(np.float32)
 
 
-def _signature(bank: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
-    s = torch.sqrt(bank @ power)
-    return s / (torch.linalg.vector_norm(s, dim=0, keepdim=True) + 1e-12)
+def _notes(bank: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+    """Square-root energy per semitone (81, n) of power spectra (bins, n)."""
+    return torch.sqrt(bank @ power)
+
+
+def _unit(x: torch.Tensor, dim: int) -> torch.Tensor:
+    return x / (torch.linalg.vector_norm(x, dim=dim, keepdim=True) + 1e-12)
 
 
 class PaletteSampler:
@@ -109,10 +113,9 @@ class Palette:
         self.log_power = torch.from_numpy(np.log(np.maximum(power, 1e-30)).astype(np.float32))  # unit power
         self.bank = torch.from_numpy(semitone_bank(settings))
         self.shifts = torch.arange(-transpose, transpose + 1)
-        notes = torch.sqrt(self.bank @ torch.from_numpy(power.astype(np.float32)))  # (81, n)
+        notes = _notes(self.bank, torch.from_numpy(power.astype(np.float32)))  # (81, n)
         # each frame's semitone signature as if played t semitones higher, for every shift t: (shifts, 81, n)
-        moved = torch.stack([_roll_notes(notes, int(t)) for t in self.shifts])
-        self.signatures = moved / (torch.linalg.vector_norm(moved, dim=1, keepdim=True) + 1e-12)
+        self.signatures = _unit(torch.stack([_roll_notes(notes, int(t)) for t in self.shifts]), dim=1)
         self._scale = _frequency_scalings(settings.n_bins, self.shifts)
 
     @property
@@ -124,7 +127,7 @@ class Palette:
         frames whose pitches come closest when each may be transposed (and is played so), at
         that frame's power (silence stays silence)."""
         power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
-        played = _signature(self.bank, power)  # (81, n)
+        played = _unit(_notes(self.bank, power), dim=0)  # (81, n)
         n_shifts = self.shifts.numel()
         sim = torch.einsum("an,sam->nms", played, self.signatures).reshape(played.shape[1], -1)  # (n, palette x shifts)
         best = torch.topk(sim, min(k, sim.shape[1]), dim=1).indices  # (n, k)

@@ -24,9 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foundation import CONTENT_TRACK, STYLE_TRACK, style_and_content
-from benchmd import ROOT, machine, write_section
+from benchmd import DISPATCHES, ROOT, machine, write_section
 
-DISPATCHES = {"native": {}, "AVX2-only": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 PRECISIONS = ("bfloat16", "float16", "int8", "float32")
 
 

@@ -23,7 +23,7 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foundation import CONTENT_TRACK, style_and_content
-from benchmd import machine, write_section
+from benchmd import AVX2_ONLY, machine, write_section
 
 from mst_live import Settings, build_preset
 from mst_live.io.live import CHUNK_MS, PRIME_MARGIN_S, SAFETY_S
@@ -33,9 +33,8 @@ from mst_live.params import PARAMS
 from mst_live.quality import Yardstick
 
 RATE = 48000
-# (--latency, JACK period, CPU dispatch): the AVX2-only cap stands for most laptops (no native bfloat16)
-AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-# (latency mode, JACK period, environment, options): the last row plays the strong end of the style knob
+# (latency mode, JACK period, environment, options): the AVX2-only cap stands for most laptops (no native
+# bfloat16); the last two rows play the strong end of the style knob, and the network on two threads
 CONFIGS = (("normal", 256, {}, ()), ("normal", 1024, {}, ()), ("low", 256, {}, ()), ("normal", 256, AVX2_ONLY, ()),
            ("normal", 256, {}, ("--style-weight", "4")), ("normal", 256, {}, ("--threads", "2")))
 HOG = (20.0, 45.0)  # seconds of the clip with both cores busy

@@ -21,9 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foundation import CONTENT_TRACK, STYLE_TRACK, style_and_content
-from benchmd import machine, write_section
+from benchmd import DISPATCHES, machine, write_section
 
-DISPATCHES = {"native": {}, "AVX2-only": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 THREADS = (1, 2)
 SECONDS = 12.0
 
@@ -36,6 +35,7 @@ def child(threads: int, hog: bool) -> None:
     from mst_live import Settings, load_preset
     from mst_live.compute import cpu_capability
     from mst_live.engine import StyleEngine
+    from mst_live.jackrig import cpu_hog
     from mst_live.params import LiveParams
 
     s = Settings()
@@ -47,11 +47,8 @@ def child(threads: int, hog: bool) -> None:
     eng.planner.record_eval = lambda seconds: (evals.append(seconds), record(seconds))
     x = content[: int(SECONDS * s.sample_rate)]
     chunk = eng.block_frames * s.hop_length  # at most one block a call
-    hogs = []
-    if hog:
-        busy = "import time\nend = time.time() + 120\nwhile time.time() < end: pass"
-        hogs = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(os.cpu_count() or 2)]
-        time.sleep(0.5)
+    hogs = [cpu_hog(120.0) for _ in range(os.cpu_count() or 2)] if hog else []
+    time.sleep(0.5 if hog else 0.0)
     calls = []
     try:
         t_all = time.perf_counter()

@@ -9,6 +9,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+# torch's dispatch capped at AVX2, which takes native bfloat16 away as on most laptops
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+DISPATCHES = {"native": {}, "AVX2-only": AVX2_ONLY}  # the environments a speed benchmark runs under
 
 
 def machine() -> str:

@@ -8,13 +8,16 @@ itself, chosen for the pitches being played and brought to the input's loudness 
 (concatenative resynthesis), carry its partials, breath and decays. The strong end of the style
 knob fades them in (`sound_share`).
 
-Frames are matched on their semitone spectrum (MIDI 28-108, square-root energy, unit length), so
-a match is a match of pitches. A palette frame may also be played up to ``TRANSPOSE`` semitones
-higher or lower, its spectrum scaled along frequency, so that a note the style recording never
-held comes out at the pitch played, not at its neighbour's. The ``k`` best are averaged in
-log-magnitude, which steadies the choice from frame to frame. The palette keeps each frame's
-level in dB below its own peak, quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of
-a 1025-bin analysis are 2 MB.
+Frames are matched on which semitones sound (MIDI 28-108), more than on how loud each is beside
+the others: the semitone spectrum over the frame's top 30 dB, log-compressed, so that a
+clarinet's missing even partials or a piano's bright attack weigh little beside where the
+partials are (the known answer at the top of the knob moves about 0.3 of the way this way,
+0.19 on the square-root energies themselves). A palette frame may also be played up to
+``TRANSPOSE`` semitones higher or lower, its spectrum scaled along frequency, so that a note
+the style recording never held comes out at the pitch played, not at its neighbour's. The
+``k`` best are averaged in log-magnitude, which steadies the choice from frame to frame. The
+palette keeps each frame's level in dB below its own peak, quantised to 1/2 dB over 127 dB (one
+byte a bin): 2048 frames of a 1025-bin analysis are 2 MB.
 """
 
 from __future__ import annotations
@@ -51,9 +54,16 @@ def semitone_bank(settings: Settings) -> np.ndarray:
     return np.maximum(0.0, 1.0 - np.abs(midi[None, :] - notes[:, None])).astype(np.float32)
 
 
+HEARD_DB = 30.0  # how far under a frame's strongest semitone the match listens
+
+
 def _notes(bank: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
-    """Square-root energy per semitone (81, n) of power spectra (bins, n)."""
-    return torch.sqrt(bank @ power)
+    """What sounds in each of power spectra (bins, n), semitone by semitone (81, n): the amplitude
+    over the frame's top ``HEARD_DB``, log-compressed, so that where the partials are counts for
+    more than their balance (the instrument)."""
+    amp = torch.sqrt(bank @ power)
+    floor = amp.max(dim=0, keepdim=True).values * 10 ** (-HEARD_DB / 20) + 1e-12
+    return torch.log1p(amp / floor)
 
 
 def _unit(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -141,7 +151,7 @@ class Palette:
 
 
 def _roll_notes(notes: torch.Tensor, t: int) -> torch.Tensor:
-    """Semitone energies (81, n) moved ``t`` semitones up (down when negative); what leaves the
+    """Semitones (81, n) moved ``t`` semitones up (down when negative); what leaves the
     range is gone, what enters is silence."""
     out = torch.zeros_like(notes)
     if t >= 0:

@@ -8,16 +8,17 @@ itself, chosen for the pitches being played and brought to the input's loudness 
 (concatenative resynthesis), carry its partials, breath and decays. The strong end of the style
 knob fades them in (`sound_share`).
 
-Frames are matched on which semitones sound (MIDI 28-108), more than on how loud each is beside
-the others: the semitone spectrum over the frame's top 30 dB, log-compressed, so that a
-clarinet's missing even partials or a piano's bright attack weigh little beside where the
-partials are (the known answer at the top of the knob moves about 0.3 of the way this way,
-0.19 on the square-root energies themselves). A palette frame may also be played up to
-``TRANSPOSE`` semitones higher or lower, its spectrum scaled along frequency, so that a note
-the style recording never held comes out at the pitch played, not at its neighbour's. The
-``k`` best are averaged in log-magnitude, which steadies the choice from frame to frame. The
-palette keeps each frame's level in dB below its own peak, quantised to 1/2 dB over 127 dB (one
-byte a bin): 2048 frames of a 1025-bin analysis are 2 MB.
+Frames are matched on the notes that stand out, not on the shape of the spectrum: the semitones
+(MIDI 28-108) that peak above their neighbours within the frame's top 30 dB, log-compressed. A
+clarinet's missing even partials or a piano's bright attack then weigh little beside where the
+partials are, and the noise between and around them not at all (known answer at the top of the
+knob, palette alone: 0.29 of the way where the square-root semitone energies moved 0.19; real
+music: tonal frames where those picked hiss, flatness excess at most 1.5 where 4.0). A palette
+frame may also be played up to ``TRANSPOSE`` semitones higher or lower, its spectrum scaled
+along frequency, so that a note the style recording never held comes out at the pitch played,
+not at its neighbour's. The ``k`` best are averaged in log-magnitude, which steadies the choice
+from frame to frame. The palette keeps each frame's level in dB below its own peak, quantised
+to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB.
 """
 
 from __future__ import annotations
@@ -54,16 +55,20 @@ def semitone_bank(settings: Settings) -> np.ndarray:
     return np.maximum(0.0, 1.0 - np.abs(midi[None, :] - notes[:, None])).astype(np.float32)
 
 
-HEARD_DB = 30.0  # how far under a frame's strongest semitone the match listens
+HEARD_DB = 30.0  # how far under a frame's strongest semitone the match looks for notes
 
 
 def _notes(bank: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
-    """What sounds in each of power spectra (bins, n), semitone by semitone (81, n): the amplitude
-    over the frame's top ``HEARD_DB``, log-compressed, so that where the partials are counts for
-    more than their balance (the instrument)."""
+    """The notes that stand out in each of power spectra (bins, n), semitone by semitone (81, n):
+    each semitone that peaks above both neighbours within the frame's top ``HEARD_DB``, its
+    amplitude log-compressed; where the partials are counts, their balance (the instrument) little
+    and the spread and noise around them (which a dense mix makes look like every note) not at all."""
     amp = torch.sqrt(bank @ power)
     floor = amp.max(dim=0, keepdim=True).values * 10 ** (-HEARD_DB / 20) + 1e-12
-    return torch.log1p(amp / floor)
+    heard = torch.log1p(amp / floor)
+    above, below = torch.zeros_like(heard), torch.zeros_like(heard)
+    above[:-1], below[1:] = heard[1:], heard[:-1]
+    return torch.where((heard >= above) & (heard > below), heard, torch.zeros_like(heard))
 
 
 def _unit(x: torch.Tensor, dim: int) -> torch.Tensor:

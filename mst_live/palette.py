@@ -11,9 +11,9 @@ knob fades them in (`sound_share`).
 Frames are matched on the notes that stand out, not on the shape of the spectrum: the semitones
 (MIDI 28-108) that peak above their neighbours within the frame's top 30 dB, log-compressed. A
 clarinet's missing even partials or a piano's bright attack then weigh little beside where the
-partials are, and the noise between and around them not at all (known answer at the top of the
-knob, palette alone: 0.29 of the way where the square-root semitone energies moved 0.19; real
-music: tonal frames where those picked hiss, flatness excess at most 1.5 where 4.0). A palette
+partials are, and the noise between and around them not at all (at the top of the knob the
+known answer moves 0.28 of the way where the square-root semitone energies moved 0.18, and the
+orchestral pair's flatness excess is 1.27 where it was 4.75: BENCHMARKS.md). A palette
 frame may also be played up to ``TRANSPOSE`` semitones higher or lower, its spectrum scaled
 along frequency, so that a note the style recording never held comes out at the pitch played,
 not at its neighbour's. The ``k`` best are averaged in log-magnitude, which steadies the choice

@@ -266,8 +266,9 @@ def periods_missing(clip: np.ndarray, y: np.ndarray) -> int:
     """How many whole server periods of ``clip`` the take ``y`` (both at the server's rate) is
     missing, asserting that every other 10 ms of the clip is in it, in order, to the last.
 
-    A non-realtime JACK server under load may skip a cycle of a late client (seen in CI: one
-    period never delivered to mst-live), which moves all that follows earlier by exactly a period.
+    A non-realtime JACK server under load may skip a cycle of a late client (on a busy two-core
+    machine: one period never delivered to mst-live), which moves all that follows earlier by
+    exactly a period.
     So the clip is walked through the take 10 ms at a time; where a stretch stops matching, what
     follows must match again whole periods further on in the clip (the stretch with the cut, which
     the resampler smears, and the one after it are the only ones not judged). A cut in the clip's

@@ -197,8 +197,8 @@ def test_mic_to_file_holds_everything_played_lined_up(jack_server, small_preset_
 
 
 def test_the_take_check_counts_skipped_periods_and_nothing_else():
-    """The check above, on takes made by hand: periods cut anywhere (at a window's edge, in the
-    first seconds that give the rough start, two at once) are counted; a stretch lost or zeroed
+    """`periods_missing`, on takes made by hand: periods cut anywhere (in the first seconds that
+    give the rough start, in the last note, two at once) are counted; a stretch lost or zeroed
     that is not whole periods, or one added, is not in the take."""
     clip = soxr.resample(melody(5.0, seed=14), SR, RATE).astype(np.float32)
 
@@ -268,11 +268,10 @@ def periods_missing(clip: np.ndarray, y: np.ndarray) -> int:
 
     A non-realtime JACK server under load may skip a cycle of a late client (on a busy two-core
     machine: one period never delivered to mst-live), which moves all that follows earlier by
-    exactly a period.
-    So the clip is walked through the take 10 ms at a time; where a stretch stops matching, what
-    follows must match again whole periods further on in the clip (the stretch with the cut, which
-    the resampler smears, and the one after it are the only ones not judged). A cut in the clip's
-    first 10 ms cannot be told from the clip starting later.
+    exactly a period. So the clip is walked through the take 10 ms at a time; where a stretch
+    stops matching, what follows must match again whole periods further on in the clip (the
+    stretch with the cut, which the resampler smears, and the one after it are the only ones not
+    judged). A cut in the clip's first 10 ms cannot be told from the clip starting later.
     """
     from mst_live.jackrig import measure_lag
 
@@ -287,8 +286,9 @@ def periods_missing(clip: np.ndarray, y: np.ndarray) -> int:
 
     tol = 1e-4
     starts = range(lag - 3 * PERIOD - 8, lag + 3 * PERIOD + 9)
-    j = 0 if min(error(0, d) for d in starts) <= tol else c
-    err, d = min((error(j, d), d) for d in starts)
+    j, (err, d) = 0, min((error(0, d), d) for d in starts)
+    if err > tol:  # a cut in the first stretch: start from the next
+        j, (err, d) = c, min((error(c, d), d) for d in starts)
     assert err <= tol, ("the clip's start is not in the take", err)
     dropped = 0
     while j + c <= clip.size:

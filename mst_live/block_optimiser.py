@@ -24,17 +24,21 @@ WARM_START = 0.7
 LOSS_PAD = 6
 
 
-def bounded_gains(content: torch.Tensor, max_change_db: float):
+def bounded_gains(content: torch.Tensor, max_change_db: float, ceiling: torch.Tensor | None = None):
     """x = log1p(m·exp(b·tanh v)) and dx/dv for the variables v: each bin's magnitude m moved by a
     gain of at most ±``max_change_db``, never by added energy, which in bins the input leaves
-    silent would be a broadband noise floor (hiss)."""
+    silent would be a broadband noise floor (hiss). With ``ceiling`` (magnitudes like ``content``)
+    no bin is raised above it: b is the bound down and the room under the ceiling up."""
     mag = torch.expm1(content)
     bound = max_change_db / 20.0 * math.log(10.0)  # dB as nats of magnitude
+    up = None if ceiling is None else torch.clamp(
+        torch.log(ceiling.to(mag.device) + 1e-12) - torch.log(mag + 1e-12), 0.0, bound)
 
     def shaped(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         th = torch.tanh(v)
-        mg = mag * torch.exp(bound * th)
-        return torch.log1p(mg), mg / (1.0 + mg) * bound * (1.0 - th * th)
+        b = bound if up is None else torch.where(v > 0, up, bound)
+        mg = mag * torch.exp(b * th)
+        return torch.log1p(mg), mg / (1.0 + mg) * b * (1.0 - th * th)
 
     return shaped
 
@@ -56,13 +60,15 @@ class BlockOptimiser:
 
     def __call__(self, content: torch.Tensor, p: ParamValues, deadline: float | None, *, ctx_in: torch.Tensor,
                  ctx_out: torch.Tensor, memory: FeatureMemory, commit: int | None = None,
-                 played: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+                 played: torch.Tensor | None = None,
+                 ceiling: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor | None]:
         """The optimised block, the evaluations spent, and the features of the block returned.
         ``ctx_in`` / ``ctx_out``: the frames before the block, as played and as emitted.
         ``played``: the input's own magnitudes, whose pitch classes the pitch term holds (``content``
-        is the first stage's result); by default, those of ``content``."""
+        is the first stage's result); by default, those of ``content``. ``ceiling``: magnitudes no
+        bin is raised above (`bounded_gains`)."""
         loss = self.block_loss(content, p, ctx_in=ctx_in, ctx_out=ctx_out, memory=memory, played=played)
-        shaped = bounded_gains(content, p.max_change)
+        shaped = bounded_gains(content, p.max_change, ceiling)
         best: list = [math.inf, None, None]  # the lowest loss seen, its point and its features
 
         def fg(v: torch.Tensor) -> tuple[float, torch.Tensor]:

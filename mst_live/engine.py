@@ -26,6 +26,7 @@ import torch
 from .block_optimiser import BlockOptimiser
 from .compute import Choice, choose
 from .dsp.bin_match import BinMatcher
+from .dsp.envelope import envelope_ceiling
 from .dsp.fifo import FrameQueue, SampleFifo
 from .dsp.output_chain import OutputChain
 from .dsp.stft import StreamingSTFT
@@ -224,8 +225,13 @@ class StyleEngine:
         if p.bypass or p.style_weight == 0.0:
             content = x = torch.from_numpy(raw).to(self.device)
         else:
+            depth = self.styles.envelope_depth(p)
             staged = raw if self.matcher is None else self.matcher(
-                raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight), max_change_db=p.max_change)
+                raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight), max_change_db=p.max_change,
+                depth_db=depth)
+            # the optimiser raises no bin above the style's envelope, but may always give one back
+            # its own level as played (the first stage's cuts flattened some spectra: 2.65x flatness)
+            ceiling = None if depth is None else np.maximum(envelope_ceiling(np.expm1(staged), depth), mag)
             share = sound_share(p.style_weight)
             sound = self.styles.sound(mag, p) if share > 0 else None
             if sound is not None:
@@ -238,7 +244,8 @@ class StyleEngine:
             if optimise:
                 x, steps, features = self.optimiser(content, p, deadline, ctx_in=self._ctx_in, ctx_out=self._ctx_out,
                                                     memory=self._memory, commit=commit,
-                                                    played=torch.from_numpy(mag).to(self.device))
+                                                    played=torch.from_numpy(mag).to(self.device),
+                                                    ceiling=None if ceiling is None else torch.from_numpy(ceiling))
             self.stats.dry_blocks += optimise and steps == 0
             # the style's own frames have no phase of their own: theirs is rebuilt, from the input's
             exact = sound is None and (steps == 0 or self.phase == "input")

@@ -18,7 +18,9 @@ frame may also be played up to ``TRANSPOSE`` semitones higher or lower, its spec
 along frequency, so that a note the style recording never held comes out at the pitch played,
 not at its neighbour's. The ``k`` best are averaged in log-magnitude, which steadies the choice
 from frame to frame. The palette keeps each frame's level in dB below its own peak, quantised
-to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB.
+to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB. Over the
+whole knob the palette also gives the style's envelope (`Palette.depth_db`), the ceiling that
+no reshaping raises a bin above.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ QUIET_DB = 40.0  # frames this far under the loudest so far (peak bin) are not k
 MATCHES = 4
 TRANSPOSE = 2  # semitones a palette frame may be moved to the pitch played (a whole tone: formants barely move)
 FULL_AT = 10.0  # the style weight at and above which the output is the style's own sound
+# A bin may be raised no higher under its frame's peak than this share of the style's frames
+# reach there (BENCHMARKS.md, 'curves'): the style's envelope, not a floor of its own.
+ENVELOPE_QUANTILE = 0.65
 
 
 def sound_share(style_weight: float) -> float:
@@ -132,6 +137,8 @@ class Palette:
         # each frame's semitone signature as if played t semitones higher, for every shift t: (shifts, 81, n)
         self.signatures = _unit(torch.stack([_roll_notes(notes, int(t)) for t in self.shifts]), dim=1)
         self._scale = _frequency_scalings(settings.n_bins, self.shifts)
+        # how far under its frame's peak each bin sits in most of the style's frames (dB)
+        self.depth_db = np.quantile(frames * np.float32(STEP_DB), ENVELOPE_QUANTILE, axis=1).astype(np.float32)
 
     @property
     def size(self) -> int:

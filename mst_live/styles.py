@@ -54,6 +54,17 @@ class Styles:
             std = (1 - m) * std + m * self.morph.bin_std
         return mean, std
 
+    def envelope_depth(self, p: ParamValues) -> np.ndarray | None:
+        """How far under its frame's peak the style keeps each bin (dB, `dsp.envelope.envelope_ceiling`),
+        morphed linearly; None where the chosen preset has no palette (no ceiling but the bound)."""
+        own = self._palettes[self.index(p)]
+        if own is None:
+            return None
+        depth = own.depth_db
+        if self._morph_palette is not None and p.morph > 0:
+            depth = (1 - p.morph) * depth + p.morph * self._morph_palette.depth_db
+        return depth
+
     def sound(self, magnitude: np.ndarray, p: ParamValues) -> np.ndarray | None:
         """The style's own frames for the frames played (magnitudes, bins x n), morphed in
         log-magnitude like the target; None where the chosen preset has no palette."""

@@ -289,7 +289,7 @@ def main() -> None:
     body = f"""## Quality: style, content and artefacts against the trivial baselines
 
 `scripts/bench_quality.py` on {machine()}. Engine at its defaults ({s.describe()}; {BLOCK}-frame blocks,
-{PARAMS['steps'].default} steps, style weight 1, content weight 0.01, pitch weight {PARAMS['pitch_weight'].default:g}, the first stage (each bin's log-magnitude mean and spread moved to the style's), each band moved at most 12 dB by it and 12 dB more by the optimiser (`--max-change`), the input's own phase, output
+{PARAMS['steps'].default} steps, style weight 1, content weight 0.01, pitch weight {PARAMS['pitch_weight'].default:g}, the first stage (each bin's log-magnitude mean and spread moved to the style's), each band moved at most 12 dB by it and 12 dB more by the optimiser (`--max-change`) and raised no higher than the style's envelope, the input's own phase, output
 level following the input), rendered file to
 file. Music: five freely licensed game soundtracks from Debian's archive (Wesnoth, Warzone 2100,
 Extreme Tux Racer, LinCity-NG, Frozen Bubble), fetched by `scripts/fetch_music.sh`, never committed.

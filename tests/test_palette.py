@@ -6,9 +6,19 @@ import numpy as np
 import pytest
 
 from mst_live import PresetError, Settings, build_preset, load_preset
+from mst_live.dsp.envelope import envelope_ceiling
 from mst_live.dsp.stft import stft
 from mst_live.losses import chroma_filterbank
-from mst_live.palette import FULL_AT, Palette, PaletteSampler, quantise, sound_share, toward_sound
+from mst_live.palette import (
+    ENVELOPE_QUANTILE,
+    FULL_AT,
+    STEP_DB,
+    Palette,
+    PaletteSampler,
+    quantise,
+    sound_share,
+    toward_sound,
+)
 
 from .conftest import SR, harmonic_melody, melody
 
@@ -102,6 +112,29 @@ def test_silence_matches_to_silence(small):
     assert not np.any(pal.match(np.zeros((small.n_bins, 5), np.float32)))
 
 
+def test_a_frame_shaped_like_most_of_the_style_s_sits_at_its_ceiling(small):
+    """Bin b sits d_b dB under its frame's peak in most of the style's frames and holds nothing in
+    the rest: a frame of that shape, at any level, is exactly at its ceiling; under a lone peak the
+    ceiling is d_b down; a bin already above it is its own ceiling."""
+    n, deep = 100, round((1 - ENVELOPE_QUANTILE) * 100) - 5  # fewer frames empty than the quantile spares
+    depth = np.linspace(0.0, 60.0, small.n_bins)
+    frames = np.repeat(np.round(depth / STEP_DB).astype(np.uint8)[:, None], n, axis=1)
+    frames[1:, :deep] = 255  # nothing there at all in these frames
+    pal = Palette(frames, small)
+    np.testing.assert_allclose(pal.depth_db, frames[:, -1] * STEP_DB, atol=1e-4)
+    shape = 10 ** (-pal.depth_db.astype(np.float64) / 20)
+    for level in (0.01, 3.0):
+        np.testing.assert_allclose(envelope_ceiling((level * shape)[:, None], pal.depth_db)[:, 0], level * shape,
+                                   rtol=1e-5)
+    lone = np.zeros((small.n_bins, 1), np.float32)
+    lone[0], lone[-1] = 2.0, 1.0  # a peak, and a bin far above the style's envelope
+    ceiling = envelope_ceiling(lone, pal.depth_db)[:, 0]
+    np.testing.assert_allclose(ceiling[:-1], 2.0 * shape[:-1], rtol=1e-5)
+    assert ceiling[-1] == 1.0
+    frames[1:, : deep + 20] = 255  # now most frames have nothing there: no ceiling worth the name
+    assert np.all(Palette(frames, small).depth_db[1:] >= 127.0)
+
+
 def test_the_blend_is_geometric_and_adds_no_floor():
     rng = np.random.default_rng(0)
     content = np.log1p(rng.random((6, 4)).astype(np.float32))
@@ -159,15 +192,18 @@ def bright(small, tmp_path_factory):
     return build_preset([d / "bright.wav"], settings=small)
 
 
-def test_up_to_weight_one_the_palette_changes_nothing(bright):
-    import dataclasses
-
-    bare = dataclasses.replace(bright, palette=None)
+def test_up_to_weight_one_the_style_s_own_frames_are_not_played(bright, monkeypatch):
+    """Up to the default the palette only bounds how far a bin may rise (its envelope); its
+    frames are played from above weight 1."""
+    calls = []
+    real = Palette.match
+    monkeypatch.setattr(Palette, "match", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     x = harmonic_melody(2.0, seed=3)
     for w in (0.5, 1.0):
-        a = _render(_engine(bright, style_weight=w, steps=3), x)
-        b = _render(_engine(bare, style_weight=w, steps=3), x)
-        assert np.array_equal(a, b)
+        _render(_engine(bright, style_weight=w, steps=3), x)
+    assert not calls
+    _render(_engine(bright, style_weight=2.0, steps=3), x)
+    assert calls
 
 
 def test_at_the_top_the_notes_played_come_out_in_the_style_s_sound(bright, small):

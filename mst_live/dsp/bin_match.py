@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError, check_range
+from .envelope import envelope_ceiling
 
 
 class BinStats:
@@ -90,9 +91,12 @@ class BinMatcher:
         self.heard.add(logmag)
 
     def __call__(self, logmag: np.ndarray, style_mean: np.ndarray, style_std: np.ndarray, *,
-                 amount: float = 1.0, max_change_db: float = 12.0) -> np.ndarray:
+                 amount: float = 1.0, max_change_db: float = 12.0,
+                 depth_db: np.ndarray | None = None) -> np.ndarray:
         """The frames moved ``amount`` (0 to 1) of the way to the style's mean and spread, no bin
-        more than ``max_change_db`` up or down."""
+        more than ``max_change_db`` up or down; with ``depth_db`` (the style's envelope under each
+        frame's peak, `envelope.envelope_ceiling`), no bin raised further than the frame's level
+        moves, except up to that envelope."""
         x = np.asarray(logmag, np.float64)
         mean, std = self.heard.mean(), self.heard.std()
         ratio = np.clip(np.asarray(style_std, np.float64) / np.maximum(std, 1e-6), 1.0 / self.max_ratio, self.max_ratio)
@@ -100,5 +104,9 @@ class BinMatcher:
         limit = 10.0 ** (check_range("max_change_db", max_change_db, 0.0, 120.0) / 20.0)
         m = np.expm1(x)
         y = np.clip(y, np.log1p(m / limit), np.log1p(m * limit))
+        if depth_db is not None:
+            # the frame's level may move as the style's does; its shape only within the style's envelope
+            level = np.sqrt(np.sum(np.expm1(y) ** 2, axis=0) / np.maximum(np.sum(m * m, axis=0), 1e-30))
+            y = np.minimum(y, np.log1p(np.maximum(m, level * envelope_ceiling(m, depth_db))))
         a = float(np.clip(amount, 0.0, 1.0))
         return (x + a * (y - x)).astype(np.float32)

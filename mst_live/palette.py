@@ -19,8 +19,8 @@ along frequency, so that a note the style recording never held comes out at the 
 not at its neighbour's. The ``k`` best are averaged in log-magnitude, which steadies the choice
 from frame to frame. The palette keeps each frame's level in dB below its own peak, quantised
 to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB. Over the
-whole knob the palette also gives the style's envelope (`Palette.depth_db`), the ceiling that
-no reshaping raises a bin above.
+whole knob the palette also gives the style's envelope (`Palette.depth_db`): beyond the frame's
+own level move, no reshaping raises a bin above it.
 """
 
 from __future__ import annotations

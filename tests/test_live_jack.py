@@ -30,7 +30,7 @@ def test_live_through_jack_styles_changes_level_and_never_underruns(jack_server,
     log = tmp_path / "mst-live.log"
     # a sine melody through a 512-filter network: the style term alone, so that styling shows, and
     # the style's own sound blended in (style weight 2): at the default the style's envelope leaves
-    # a pure tone nearly as it is (0.90 of the distance to this style, offline)
+    # a pure tone nearly as it is (0.91 of the distance to this style, offline, this melody and 8 steps)
     proc = start_mst_live(jack_server, small_preset_path, events, "--steps", "8", "--pitch-weight", "0",
                           "--style-weight", "2", log=log)
     player = Player(jack_server, clip)

@@ -108,11 +108,12 @@ def build_preset(
         net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     acc = GramAccumulator(net)
     bins = BinStats(settings.n_bins)
-    palette = PaletteSampler(settings.n_bins)
+    palette = PaletteSampler(settings)
     done = 0.0
     sources = []
     for f in files:
         framer = StreamingSTFT(n_fft=settings.n_fft, hop_length=settings.hop_length)
+        palette.new_stream()
         for block in iter_mono_blocks(f, settings.sample_rate):
             mag = np.abs(framer.push(block))
             logmag = log_magnitude(mag)
@@ -146,4 +147,5 @@ def build_preset(
         bin_std=bins.std().astype(np.float32),
         sources=sources,
         palette=palette.palette() if palette.seen else None,
+        palette_age=palette.palette_ages() if palette.seen else None,
     )

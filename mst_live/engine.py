@@ -28,6 +28,7 @@ from .compute import Choice, choose
 from .dsp.bin_match import BinMatcher
 from .dsp.envelope import envelope_ceiling
 from .dsp.fifo import FrameQueue, SampleFifo
+from .dsp.onsets import OnsetClock
 from .dsp.output_chain import OutputChain
 from .dsp.stft import StreamingSTFT
 from .dsp.streaming_gl import StreamingGriffinLim
@@ -108,6 +109,7 @@ class StyleEngine:
         self.params = params or LiveParams()
         # the first stage (None with match=False); `reset` seeds its running statistics from its prior
         self.matcher = BinMatcher(preset.bin_mean, preset.bin_std) if match else None
+        self._clock = OnsetClock(s.frame_rate)  # each frame's age in its note, for the style's own frames
         self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
                                           look_ahead=look_ahead)
         self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
@@ -122,6 +124,7 @@ class StyleEngine:
         s, k = self.settings, self.net.context
         self._stft = StreamingSTFT(n_fft=s.n_fft, hop_length=s.hop_length)
         self._phase.reset()
+        self._clock.reset()
         if self.matcher is not None:
             self.matcher.reset()
         self._pending = FrameQueue()
@@ -221,6 +224,7 @@ class StyleEngine:
         raw = np.log1p(mag)
         if self.matcher is not None:
             self.matcher.learn(raw[:, :commit])
+        ages = self._clock(mag, commit=commit)
         steps, features, exact = 0, None, True
         if p.bypass or p.style_weight == 0.0:
             content = x = torch.from_numpy(raw).to(self.device)
@@ -233,7 +237,7 @@ class StyleEngine:
             # its own level as played (the first stage's cuts flattened some spectra: 2.65x flatness)
             ceiling = None if depth is None else np.maximum(envelope_ceiling(np.expm1(staged), depth), mag)
             share = sound_share(p.style_weight)
-            sound = self.styles.sound(mag, p) if share > 0 else None
+            sound = self.styles.sound(mag, p, ages=ages) if share > 0 else None
             if sound is not None:
                 staged = toward_sound(staged, sound, share)
                 # the optimiser keeps the default balance and reshapes what is left of the input's

@@ -17,8 +17,12 @@ orchestral pair's flatness excess is 1.27 where it was 4.75: BENCHMARKS.md). A p
 frame may also be played up to ``TRANSPOSE`` semitones higher or lower, its spectrum scaled
 along frequency, so that a note the style recording never held comes out at the pitch played,
 not at its neighbour's. The ``k`` best are averaged in log-magnitude, which steadies the choice
-from frame to frame. The palette keeps each frame's level in dB below its own peak, quantised
-to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a 1025-bin analysis are 2 MB. Over the
+from frame to frame. Each palette frame also keeps its age in its note (`dsp.onsets`), and the
+match prefers the style's frames as old in their notes as the frame played: a string just
+plucked is bright, a second later dull (at the top of the knob the known answer's least pair
+moves 0.16 of the way where pitch alone moved it 0.06). The palette keeps each frame's level in
+dB below its own peak, quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a
+1025-bin analysis are 2 MB. Over the
 whole knob the palette also gives the style's envelope (`Palette.depth_db`): beyond the frame's
 own level move, no reshaping raises a bin above it.
 """
@@ -30,6 +34,7 @@ import math
 import numpy as np
 import torch
 
+from .dsp.onsets import OnsetClock, max_age
 from .errors import ParameterError
 from .settings import Settings
 
@@ -39,6 +44,13 @@ QUIET_DB = 40.0  # frames this far under the loudest so far (peak bin) are not k
 MATCHES = 4
 TRANSPOSE = 2  # semitones a palette frame may be moved to the pitch played (a whole tone: formants barely move)
 FULL_AT = 10.0  # the style weight at and above which the output is the style's own sound
+# How much a style frame's age in its note (`dsp.onsets`) counts beside its pitches, in cosine
+# similarity lost from a frame just struck to one held (ages compared as log(1 + age), 0 to 1).
+# A style frame younger than the one played (its attack under a held note) costs the most; an
+# older one little, since every onset of a dense mix sent to the style's attacks lays their noise
+# over it (BENCHMARKS.md, 'ceilings' and 'curves'; docs/design-notes.md).
+YOUNGER_WEIGHT = 0.5
+OLDER_WEIGHT = 0.1
 # A bin may be raised no higher under its frame's peak than this share of the style's frames
 # reach there (BENCHMARKS.md, 'curves'): the style's envelope, not a floor of its own.
 ENVELOPE_QUANTILE = 0.65
@@ -82,18 +94,26 @@ def _unit(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 class PaletteSampler:
     """Keeps a uniform, seeded sample of up to ``size`` loud frames of a stream of any length
-    (reservoir sampling), as a preset build reads its style files chunk by chunk."""
+    (reservoir sampling), as a preset build reads its style files chunk by chunk, each with its
+    age in its note."""
 
-    def __init__(self, n_bins: int, *, size: int = PALETTE_FRAMES, seed: int = 0) -> None:
-        self.frames = np.zeros((n_bins, size), np.uint8)
+    def __init__(self, settings: Settings, *, size: int = PALETTE_FRAMES, seed: int = 0) -> None:
+        self.frames = np.zeros((settings.n_bins, size), np.uint8)
+        self.ages = np.zeros(size, np.uint8)
         self.size, self.seen, self.loudest = size, 0, 0.0
         self._rng = np.random.default_rng(seed)
+        self._clock = OnsetClock(settings.frame_rate)
+
+    def new_stream(self) -> None:
+        """The next frames start another recording: no note carries over."""
+        self._clock.reset()
 
     def add(self, magnitude: np.ndarray) -> None:
         """STFT magnitude frames (bins, n)."""
         mag = np.asarray(magnitude, np.float64)
         if not mag.shape[1]:
             return
+        age = self._clock(mag)
         peak = mag.max(axis=0)
         self.loudest = max(self.loudest, float(peak.max()))
         loud = np.flatnonzero(peak > self.loudest * 10 ** (-QUIET_DB / 20))
@@ -106,11 +126,16 @@ class PaletteSampler:
                     self.seen += 1
                     continue
             self.frames[:, slot] = quantise(mag[:, t])
+            self.ages[slot] = age[t]
             self.seen += 1
 
     def palette(self) -> np.ndarray:
         """The kept frames (bins, n), n ≤ size."""
         return self.frames[:, : min(self.seen, self.size)].copy()
+
+    def palette_ages(self) -> np.ndarray:
+        """Each kept frame's frames since its note's onset (n,), up to `dsp.onsets.max_age`."""
+        return self.ages[: min(self.seen, self.size)].copy()
 
 
 def quantise(magnitude: np.ndarray) -> np.ndarray:
@@ -120,11 +145,17 @@ def quantise(magnitude: np.ndarray) -> np.ndarray:
 
 
 class Palette:
-    """The frames of a preset's palette, ready to match: ``frames`` as stored (uint8, bins x n)."""
+    """The frames of a preset's palette, ready to match: ``frames`` as stored (uint8, bins x n), and
+    their ages in their notes (n,) where the preset has them."""
 
-    def __init__(self, frames: np.ndarray, settings: Settings, *, transpose: int = TRANSPOSE) -> None:
+    def __init__(self, frames: np.ndarray, settings: Settings, *, ages: np.ndarray | None = None,
+                 transpose: int = TRANSPOSE) -> None:
         if frames.dtype != np.uint8 or frames.ndim != 2 or frames.shape[0] != settings.n_bins or not frames.shape[1]:
             raise ParameterError(f"a palette is uint8 frames ({settings.n_bins}, n ≥ 1), got {frames.dtype} {frames.shape}")
+        if ages is not None and np.shape(ages) != (frames.shape[1],):
+            raise ParameterError(f"a palette's ages are one per frame ({frames.shape[1]},), got {np.shape(ages)}")
+        self._held = max_age(settings.frame_rate)
+        self.log_age = None if ages is None else _log_age(ages, self._held)
         log_mag = -frames.astype(np.float32) * (STEP_DB / 20 * math.log(10.0))  # ln of magnitude / peak
         power = np.where(frames == 255, 0.0, np.exp(2 * log_mag))
         power /= power.sum(axis=0, keepdims=True)
@@ -144,14 +175,19 @@ class Palette:
     def size(self) -> int:
         return self.signatures.shape[2]
 
-    def match(self, magnitude: np.ndarray, *, k: int = MATCHES) -> np.ndarray:
+    def match(self, magnitude: np.ndarray, *, ages: np.ndarray | None = None, k: int = MATCHES) -> np.ndarray:
         """For each frame (bins, n) of magnitudes: the log-magnitude average of the ``k`` palette
-        frames whose pitches come closest when each may be transposed (and is played so), at
-        that frame's power (silence stays silence)."""
+        frames whose pitches come closest when each may be transposed (and is played so), and
+        with ``ages`` (n,) (`dsp.onsets.OnsetClock`) whose age in their notes comes closest too,
+        at that frame's power (silence stays silence)."""
         power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
         played = _unit(_notes(self.bank, power), dim=0)  # (81, n)
         n_shifts = self.shifts.numel()
-        sim = torch.einsum("an,sam->nms", played, self.signatures).reshape(played.shape[1], -1)  # (n, palette x shifts)
+        sim = torch.einsum("an,sam->nms", played, self.signatures)  # (n, palette, shifts)
+        if ages is not None and self.log_age is not None:
+            later = _log_age(ages, self._held)[:, None] - self.log_age[None, :]  # > 0: the style frame is younger
+            sim = sim - (YOUNGER_WEIGHT * torch.clamp(later, min=0.0) + OLDER_WEIGHT * torch.clamp(-later, min=0.0))[..., None]
+        sim = sim.reshape(played.shape[1], -1)  # (n, palette x shifts)
         best = torch.topk(sim, min(k, sim.shape[1]), dim=1).indices  # (n, k)
         frame, shift = best // n_shifts, best % n_shifts
         lo, hi, frac = (m[shift] for m in self._scale)  # (n, k, bins): where each bin reads the frame from
@@ -160,6 +196,12 @@ class Palette:
         shape = torch.exp(moved.mean(dim=1)).T  # (bins, n)
         shape /= shape.sum(dim=0, keepdim=True)
         return torch.sqrt(shape * power.sum(dim=0, keepdim=True)).numpy()
+
+
+def _log_age(ages: np.ndarray, held: int) -> torch.Tensor:
+    """Ages in their notes on the scale the match compares them: log(1 + age), 1 at ``held``."""
+    a = np.minimum(np.asarray(ages, np.float32), held)
+    return torch.from_numpy(np.log1p(a) / np.float32(math.log1p(held)))
 
 
 def _roll_notes(notes: torch.Tensor, t: int) -> torch.Tensor:

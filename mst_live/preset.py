@@ -20,8 +20,11 @@ from .errors import MstError, ParameterError, PresetError
 from .losses import StyleTarget
 from .settings import Settings
 
-FORMAT_VERSION = 3  # 2 added bin_mean and bin_std (the engine's first stage needs them), 3 the palette
-READABLE_VERSIONS = (2, 3)  # a version-2 preset has no palette: the style knob's strong end reshapes only
+# 2 added bin_mean and bin_std (the engine's first stage needs them), 3 the palette, 4 its frames' ages
+FORMAT_VERSION = 4
+# a version-2 preset has no palette: the style knob's strong end reshapes only; a version-3 palette
+# has no ages: its frames are matched on pitch alone
+READABLE_VERSIONS = (2, 3, 4)
 MAX_UNPACKED_BYTES = 512 << 20
 
 # key -> (dtype kind, ndim); shapes are checked against the settings below.
@@ -39,8 +42,9 @@ _SCHEMA = {
     "source_names": ("U", 1),
     "source_sha256": ("U", 1),
     "palette": ("u1", 2),
+    "palette_age": ("u1", 1),
 }
-_OPTIONAL = {"palette"}
+_OPTIONAL = {"palette", "palette_age"}
 
 SHIPPED_DIRS = (
     Path(os.environ.get("MST_LIVE_PRESETS", "")) if os.environ.get("MST_LIVE_PRESETS") else None,
@@ -65,6 +69,7 @@ class Preset:
     sources: list[tuple[str, str]] = field(default_factory=list)
     path: Path | None = None
     palette: np.ndarray | None = None  # uint8 (bins, n): the style's own frames (mst_live/palette.py)
+    palette_age: np.ndarray | None = None  # uint8 (n,): each palette frame's frames since its note's onset
 
     @property
     def rank(self) -> int:
@@ -121,6 +126,8 @@ class Preset:
         }
         if self.palette is not None:
             arrays["palette"] = np.ascontiguousarray(self.palette, dtype=np.uint8)
+        if self.palette is not None and self.palette_age is not None:
+            arrays["palette_age"] = np.ascontiguousarray(self.palette_age, dtype=np.uint8)
         tmp = p.with_name(p.name + ".part.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, p)
@@ -145,7 +152,8 @@ class Preset:
             f"{len(self.sources)} file(s):",
         ]
         lines += [f"  {name}  sha256 {digest}" for name, digest in self.sources]
-        lines.append(f"palette       {self.palette.shape[1]} frames of the style's own sound" if self.palette is not None
+        ages = ", each with its age in its note" if self.palette_age is not None else ", matched on pitch alone (no ages)"
+        lines.append(f"palette       {self.palette.shape[1]} frames of the style's own sound{ages}" if self.palette is not None
                      else "palette       none: above style weight 1 this preset reshapes only (rebuild it for the "
                           "style's own sound)")
         return "\n".join(lines)
@@ -261,6 +269,10 @@ def load_preset(path: str | os.PathLike) -> Preset:
     palette = arrays.get("palette")
     if palette is not None and (palette.shape[0] != settings.n_bins or not 1 <= palette.shape[1] <= 65536):
         raise PresetError(f"{where}: palette has shape {palette.shape}, expected ({settings.n_bins}, 1 to 65536 frames)")
+    ages = arrays.get("palette_age")
+    if ages is not None and (palette is None or ages.shape != (palette.shape[1],)):
+        raise PresetError(f"{where}: palette_age has shape {ages.shape}, expected one age per palette frame "
+                          f"({0 if palette is None else palette.shape[1]},)")
     return Preset(
         settings=settings,
         weights_checksum=checksum,
@@ -274,6 +286,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         sources=[(str(a), str(b)) for a, b in zip(names.tolist(), hashes.tolist(), strict=True)],
         path=p,
         palette=palette,
+        palette_age=ages,
     )
 
 

@@ -40,6 +40,11 @@ class Settings:
         check_int("seed", self.seed, 0, 2**63 - 1)
 
     @property
+    def frame_rate(self) -> float:
+        """STFT frames a second."""
+        return self.sample_rate / self.hop_length
+
+    @property
     def n_bins(self) -> int:
         return self.n_fft // 2 + 1
 

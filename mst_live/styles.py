@@ -26,8 +26,9 @@ class Styles:
         self._cross = [float(((t.factor.T @ self._morph.factor) ** 2).sum()) if self._morph is not None else 0.0
                        for t in self._targets]
         s = net.settings
-        self._palettes = [Palette(p.palette, s) if p.palette is not None else None for p in presets]
-        self._morph_palette = Palette(morph.palette, s) if morph is not None and morph.palette is not None else None
+        self._palettes = [Palette(p.palette, s, ages=p.palette_age) if p.palette is not None else None for p in presets]
+        self._morph_palette = (Palette(morph.palette, s, ages=morph.palette_age)
+                               if morph is not None and morph.palette is not None else None)
 
     def without_palette(self) -> list[Preset]:
         """The presets (and the morph preset) that have no palette of their own sound."""
@@ -65,14 +66,15 @@ class Styles:
             depth = (1 - p.morph) * depth + p.morph * self._morph_palette.depth_db
         return depth
 
-    def sound(self, magnitude: np.ndarray, p: ParamValues) -> np.ndarray | None:
-        """The style's own frames for the frames played (magnitudes, bins x n), morphed in
-        log-magnitude like the target; None where the chosen preset has no palette."""
+    def sound(self, magnitude: np.ndarray, p: ParamValues, *, ages: np.ndarray | None = None) -> np.ndarray | None:
+        """The style's own frames for the frames played (magnitudes, bins x n, each ``ages`` frames
+        into its note), morphed in log-magnitude like the target; None where the chosen preset
+        has no palette."""
         own = self._palettes[self.index(p)]
         if own is None:
             return None
-        out = own.match(magnitude)
+        out = own.match(magnitude, ages=ages)
         if self._morph_palette is not None and p.morph > 0:
-            other = self._morph_palette.match(magnitude)
+            other = self._morph_palette.match(magnitude, ages=ages)
             out = geometric_blend(out, other, p.morph)
         return out

@@ -7,6 +7,7 @@ import pytest
 
 from mst_live import PresetError, Settings, build_preset, load_preset
 from mst_live.dsp.envelope import envelope_ceiling
+from mst_live.dsp.onsets import max_age
 from mst_live.dsp.stft import stft
 from mst_live.losses import chroma_filterbank
 from mst_live.palette import (
@@ -28,7 +29,7 @@ def _mags(y, s):
 
 
 def _palette(y, s, **kw):
-    sampler = PaletteSampler(s.n_bins, **kw)
+    sampler = PaletteSampler(s, **kw)
     m = _mags(y, s)
     for i in range(0, m.shape[1], 37):  # as a build reads it: chunk by chunk
         sampler.add(m[:, i : i + 37])
@@ -107,6 +108,29 @@ def test_a_note_the_style_never_played_comes_out_at_the_pitch_played():
     assert partials_at(stayed, 220.0) > 10 * partials_at(stayed, played)
 
 
+def test_a_frame_takes_the_style_s_sound_at_its_age_in_the_note(small):
+    """A style whose notes start bright and turn dull (each partial decays faster than the one
+    below): a bright held tone just struck takes the bright frames, long held the dull ones; a
+    palette without ages cannot tell them apart."""
+    rng = np.random.default_rng(7)
+    t = np.arange(SR) / SR
+    style = np.concatenate([
+        sum(np.sin(2 * np.pi * k * f * t) * np.exp(-3 * k * t) / k for k in range(1, 9))
+        for f in 220.0 * 2 ** (rng.integers(0, 12, 12) / 12)]).astype(np.float32) * 0.2
+    sampler = _palette(style, small)
+    aged, ageless = Palette(sampler.palette(), small, ages=sampler.palette_ages()), Palette(sampler.palette(), small)
+    x = _mags((0.1 * sum(np.sin(2 * np.pi * k * 220.0 * t) / k for k in range(1, 9))).astype(np.float32), small)[:, 20:40]
+    n, df = x.shape[1], small.sample_rate / small.n_fft
+
+    def bright(m):  # share of the power at and above the third partial
+        return float((m[round(2.5 * 220.0 / df):] ** 2).sum() / (m**2).sum())
+
+    held = max_age(small.frame_rate)
+    young, old = (aged.match(x, ages=np.full(n, a)) for a in (0, held))
+    assert bright(young) > 3 * bright(old)
+    np.testing.assert_array_equal(ageless.match(x, ages=np.zeros(n)), ageless.match(x, ages=np.full(n, held)))
+
+
 def test_silence_matches_to_silence(small):
     pal = Palette(_palette(harmonic_melody(4.0, seed=5), small).palette(), small)
     assert not np.any(pal.match(np.zeros((small.n_bins, 5), np.float32)))
@@ -149,10 +173,21 @@ def test_the_blend_is_geometric_and_adds_no_floor():
 def test_a_built_preset_carries_its_palette_and_an_older_one_loads_without(audio_dir, small, tmp_path):
     p = build_preset([audio_dir / "style.flac"], settings=small)
     assert p.palette is not None and p.palette.dtype == np.uint8 and p.palette.shape[0] == small.n_bins
+    ages = p.palette_age
+    assert ages is not None and ages.shape == (p.palette.shape[1],) and ages.max() <= max_age(small.frame_rate)
     q = load_preset(p.save(tmp_path / "with.npz"))
-    assert np.array_equal(q.palette, p.palette) and "frames of the style's own sound" in q.describe()
+    assert np.array_equal(q.palette, p.palette) and np.array_equal(q.palette_age, p.palette_age)
+    assert "frames of the style's own sound, each with its age" in q.describe()
     with np.load(tmp_path / "with.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files if k != "palette"}
+        arrays = {k: z[k] for k in z.files if k != "palette_age"}
+    arrays["format_version"] = np.int64(3)  # a palette without ages: matched on pitch alone
+    np.savez(tmp_path / "v3.npz", **arrays)
+    v3 = load_preset(tmp_path / "v3.npz")
+    assert np.array_equal(v3.palette, p.palette) and v3.palette_age is None and "pitch alone" in v3.describe()
+    np.savez(tmp_path / "badage.npz", **arrays, palette_age=p.palette_age[:-1])
+    with pytest.raises(PresetError, match=r"badage\.npz: palette_age has shape"):
+        load_preset(tmp_path / "badage.npz")
+    del arrays["palette"]
     arrays["format_version"] = np.int64(2)
     np.savez(tmp_path / "older.npz", **arrays)
     old = load_preset(tmp_path / "older.npz")
@@ -204,6 +239,31 @@ def test_up_to_weight_one_the_style_s_own_frames_are_not_played(bright, monkeypa
     assert not calls
     _render(_engine(bright, style_weight=2.0, steps=3), x)
     assert calls
+
+
+def test_the_engine_tells_the_palette_each_frame_s_age_in_its_note(bright, small, monkeypatch):
+    """A note struck and held: the frames the engine matches are told they are just struck, then
+    older frame by frame, to held; the overlap frames matched twice are the same age both times."""
+    seen = {}
+    real = Palette.match
+
+    def spy(self, magnitude, *, ages=None, **kw):
+        seen.setdefault("ages", []).append(np.asarray(ages).copy())
+        return real(self, magnitude, ages=ages, **kw)
+
+    monkeypatch.setattr(Palette, "match", spy)
+    t = np.arange(3 * SR) / SR
+    x = np.where(t > 0.5, 0.3 * np.sin(2 * np.pi * 330.0 * t), 0.0).astype(np.float32)
+    eng = _engine(bright, style_weight=10.0)
+    _render(eng, x)
+    blocks = seen["ages"]
+    commit, overlap = eng.block_frames, eng.overlap_frames
+    ages = np.concatenate([a[:commit] for a in blocks])
+    assert all(np.array_equal(a[commit:], b[: a.size - commit]) for a, b in itertools.pairwise(blocks))
+    struck = np.flatnonzero(ages[: round(2.9 * small.frame_rate)] == 0)  # the cut at the end clicks
+    assert overlap > 0 and struck.size == 1 and abs(struck[0] - 0.5 * small.frame_rate) <= 3
+    held = max_age(small.frame_rate)
+    assert np.array_equal(ages[struck[0]: struck[0] + held + 1], np.arange(held + 1))
 
 
 def test_at_the_top_the_notes_played_come_out_in_the_style_s_sound(bright, small):

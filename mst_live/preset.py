@@ -270,9 +270,11 @@ def load_preset(path: str | os.PathLike) -> Preset:
     if palette is not None and (palette.shape[0] != settings.n_bins or not 1 <= palette.shape[1] <= 65536):
         raise PresetError(f"{where}: palette has shape {palette.shape}, expected ({settings.n_bins}, 1 to 65536 frames)")
     ages = arrays.get("palette_age")
-    if ages is not None and (palette is None or ages.shape != (palette.shape[1],)):
+    if ages is not None and palette is None:
+        raise PresetError(f"{where}: palette_age without a palette")
+    if ages is not None and ages.shape != (palette.shape[1],):
         raise PresetError(f"{where}: palette_age has shape {ages.shape}, expected one age per palette frame "
-                          f"({0 if palette is None else palette.shape[1]},)")
+                          f"({palette.shape[1]},)")
     return Preset(
         settings=settings,
         weights_checksum=checksum,

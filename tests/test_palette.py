@@ -187,6 +187,9 @@ def test_a_built_preset_carries_its_palette_and_an_older_one_loads_without(audio
     np.savez(tmp_path / "badage.npz", **arrays, palette_age=p.palette_age[:-1])
     with pytest.raises(PresetError, match=r"badage\.npz: palette_age has shape"):
         load_preset(tmp_path / "badage.npz")
+    np.savez(tmp_path / "lone.npz", **{k: v for k, v in arrays.items() if k != "palette"}, palette_age=p.palette_age)
+    with pytest.raises(PresetError, match=r"lone\.npz: palette_age without a palette"):
+        load_preset(tmp_path / "lone.npz")
     del arrays["palette"]
     arrays["format_version"] = np.int64(2)
     np.savez(tmp_path / "older.npz", **arrays)

@@ -70,6 +70,7 @@ class Preset:
     path: Path | None = None
     palette: np.ndarray | None = None  # uint8 (bins, n): the style's own frames (mst_live/palette.py)
     palette_age: np.ndarray | None = None  # uint8 (n,): each palette frame's frames since its note's onset
+    format_version: int = FORMAT_VERSION  # as read from its file; saving writes the current one
 
     @property
     def rank(self) -> int:
@@ -131,7 +132,7 @@ class Preset:
         tmp = p.with_name(p.name + ".part.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, p)
-        self.path = p
+        self.path, self.format_version = p, FORMAT_VERSION
         return p
 
     def describe(self) -> str:
@@ -139,7 +140,7 @@ class Preset:
         size = self.path.stat().st_size if self.path and self.path.exists() else 0
         lines = [
             f"preset        {self.path or '(unsaved)'}",
-            f"format        version {FORMAT_VERSION}, {size / 1024:.0f} KiB on disk",
+            f"format        version {self.format_version}, {size / 1024:.0f} KiB on disk",
             f"settings      {self.settings.describe()}",
             f"weights       checksum {self.weights_checksum}",
             f"style Gram    rank {self.rank} of {self.settings.n_filters}, keeps {100 * self.energy_kept:.4f} % "
@@ -289,6 +290,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         path=p,
         palette=palette,
         palette_age=ages,
+        format_version=int(_scalar(arrays, "format_version")),
     )
 
 

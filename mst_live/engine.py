@@ -230,12 +230,9 @@ class StyleEngine:
             content = x = torch.from_numpy(raw).to(self.device)
         else:
             depth = self.styles.envelope_depth(p)
-            staged = raw if self.matcher is None else self.matcher(
+            first = staged = raw if self.matcher is None else self.matcher(
                 raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight), max_change_db=p.max_change,
                 depth_db=depth)
-            # the optimiser raises no bin above the style's envelope, but may always give one back
-            # its own level as played (the first stage's cuts flattened some spectra: 2.65x flatness)
-            ceiling = None if depth is None else np.maximum(envelope_ceiling(np.expm1(staged), depth), mag)
             share = sound_share(p.style_weight)
             sound = self.styles.sound(mag, p, ages=ages) if share > 0 else None
             if sound is not None:
@@ -246,6 +243,10 @@ class StyleEngine:
             content = x = torch.from_numpy(staged).to(self.device)
             optimise = p.steps > 0 and (sound is None or share < 1.0)
             if optimise:
+                # no bin rises above the style's envelope over the first stage's result, but each may
+                # always get back its own level as played (the first stage's cuts flattened some
+                # spectra: 2.65x flatness)
+                ceiling = None if depth is None else np.maximum(envelope_ceiling(np.expm1(first), depth), mag)
                 x, steps, features = self.optimiser(content, p, deadline, ctx_in=self._ctx_in, ctx_out=self._ctx_out,
                                                     memory=self._memory, commit=commit,
                                                     played=torch.from_numpy(mag).to(self.device),

@@ -109,7 +109,7 @@ class StyleEngine:
         self.params = params or LiveParams()
         # the first stage (None with match=False); `reset` seeds its running statistics from its prior
         self.matcher = BinMatcher(preset.bin_mean, preset.bin_std) if match else None
-        self._clock = OnsetClock(s.frame_rate)  # each frame's age in its note, for the style's own frames
+        self._clock = OnsetClock(s)  # each frame's age in its note, for the style's own frames
         self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
                                           look_ahead=look_ahead)
         self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1

@@ -19,8 +19,8 @@ along frequency, so that a note the style recording never held comes out at the 
 not at its neighbour's. The ``k`` best are averaged in log-magnitude, which steadies the choice
 from frame to frame. Each palette frame also keeps its age in its note (`dsp.onsets`), and the
 match prefers the style's frames as old in their notes as the frame played: a string just
-plucked is bright, a second later dull (at the top of the knob the known answer's least pair
-moves 0.16 of the way where pitch alone moved it 0.06). The palette keeps each frame's level in
+plucked is bright, a second later dull (at the top of the knob the known answer moves 0.37 of
+the way, its least pair 0.21, where pitch alone moved them 0.28 and 0.06). The palette keeps each frame's level in
 dB below its own peak, quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a
 1025-bin analysis are 2 MB. Over the
 whole knob the palette also gives the style's envelope (`Palette.depth_db`): beyond the frame's
@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from .dsp.onsets import OnsetClock, max_age
+from .dsp.semitones import semitone_bank
 from .errors import ParameterError
 from .settings import Settings
 
@@ -45,12 +46,9 @@ MATCHES = 4
 TRANSPOSE = 2  # semitones a palette frame may be moved to the pitch played (a whole tone: formants barely move)
 FULL_AT = 10.0  # the style weight at and above which the output is the style's own sound
 # How much a style frame's age in its note (`dsp.onsets`) counts beside its pitches, in cosine
-# similarity lost from a frame just struck to one held (ages compared as log(1 + age), 0 to 1).
-# A style frame younger than the one played (its attack under a held note) costs the most; an
-# older one little, since every onset of a dense mix sent to the style's attacks lays their noise
-# over it (BENCHMARKS.md, 'ceilings' and 'curves'; docs/design-notes.md).
-YOUNGER_WEIGHT = 0.5
-OLDER_WEIGHT = 0.1
+# similarity lost from a frame just struck to one held (ages compared as log(1 + age), 0 to 1),
+# older or younger alike (BENCHMARKS.md, 'quality' and 'curves'; docs/design-notes.md).
+AGE_WEIGHT = 0.5
 # A bin may be raised no higher under its frame's peak than this share of the style's frames
 # reach there (BENCHMARKS.md, 'curves'): the style's envelope, not a floor of its own.
 ENVELOPE_QUANTILE = 0.65
@@ -62,14 +60,6 @@ def sound_share(style_weight: float) -> float:
     if style_weight <= 1.0:
         return 0.0
     return min(1.0, math.log(style_weight) / math.log(FULL_AT))
-
-
-def semitone_bank(settings: Settings) -> np.ndarray:
-    """81 x n_bins triangular weights from STFT bins to semitones MIDI 28-108."""
-    freqs = np.arange(settings.n_bins) * settings.sample_rate / settings.n_fft
-    midi = 69.0 + 12.0 * np.log2(np.maximum(freqs, 1e-3) / 440.0)
-    notes = np.arange(28, 109, dtype=np.float64)
-    return np.maximum(0.0, 1.0 - np.abs(midi[None, :] - notes[:, None])).astype(np.float32)
 
 
 HEARD_DB = 30.0  # how far under a frame's strongest semitone the match looks for notes
@@ -102,7 +92,7 @@ class PaletteSampler:
         self.ages = np.zeros(size, np.uint8)
         self.size, self.seen, self.loudest = size, 0, 0.0
         self._rng = np.random.default_rng(seed)
-        self._clock = OnsetClock(settings.frame_rate)
+        self._clock = OnsetClock(settings)
 
     def new_stream(self) -> None:
         """The next frames start another recording: no note carries over."""
@@ -185,8 +175,8 @@ class Palette:
         n_shifts = self.shifts.numel()
         sim = torch.einsum("an,sam->nms", played, self.signatures)  # (n, palette, shifts)
         if ages is not None and self.log_age is not None:
-            later = _log_age(ages, self._held)[:, None] - self.log_age[None, :]  # > 0: the style frame is younger
-            sim = sim - (YOUNGER_WEIGHT * torch.clamp(later, min=0.0) + OLDER_WEIGHT * torch.clamp(-later, min=0.0))[..., None]
+            apart = torch.abs(_log_age(ages, self._held)[:, None] - self.log_age[None, :])
+            sim = sim - AGE_WEIGHT * apart[..., None]
         sim = sim.reshape(played.shape[1], -1)  # (n, palette x shifts)
         best = torch.topk(sim, min(k, sim.shape[1]), dim=1).indices  # (n, k)
         frame, shift = best // n_shifts, best % n_shifts

@@ -5,17 +5,32 @@ bright at the pluck and dull a second later, a bowed one the same all through. T
 frames carry their age in their note (`palette.PaletteSampler`), and a frame played is matched
 to style frames of the same age as well as the same pitches, so that a sustained input played
 into a plucked style takes the string's decay and a plucked one into a bowed style its sustain.
+
+The flux is taken over the semitones, not the STFT bins, each on a log scale from ``RANGE_DB``
+under the loudest semitone of late: a bowed or blown note that changes without a new attack
+still lights a new semitone, while the leakage and noise far under the notes, which vibrato
+stirs in every bin, count for nothing. Over the bins, from a fixed floor, a violin's slurred
+notes went unseen and its vibrato read as notes (BENCHMARKS.md, 'quality': the known answer at
+the top of the knob). The running mean starts from what has been heard, not from zero, so the
+first second of a stream is not one onset after another.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from ..settings import Settings
+from .semitones import semitone_bank
 
 HELD_S = 1.12  # a note older than this is "held": its age stops counting
 RISE = 2.5  # an onset: the frame's spectral flux this many times its running mean
-QUIET_FLUX = 1e-3  # and above this much (silence's flux is no onset)
+LEAST_FLUX = 2.0  # and above this much: two semitones rising 9 dB (vibrato's wobble and silence are no onsets)
 GAP_S = 0.09  # between two onsets at least
 MEAN_S = 1.15  # the running mean's time constant
+RANGE_DB = 40.0  # semitones this far under the loudest of late are silence to the clock
+RECOVER_DB_S = 1.0  # how fast "the loudest of late" forgets a loud passage
+FLOOR = 0.01  # and never under this magnitude (about -94 dB under a full-scale sine)
 
 
 def max_age(frame_rate: float) -> int:
@@ -24,36 +39,47 @@ def max_age(frame_rate: float) -> int:
 
 
 class OnsetClock:
-    """Counts frames since the last onset in a stream of magnitude frames (positive spectral flux
-    of the log-magnitude against its running mean), up to `max_age`."""
+    """Counts frames since the last onset in a stream of magnitude frames (positive flux of the
+    log-magnitude semitones against its running mean), up to `max_age`."""
 
-    def __init__(self, frame_rate: float) -> None:
+    def __init__(self, settings: Settings) -> None:
+        frame_rate = settings.frame_rate
+        self._bank = torch.from_numpy(semitone_bank(settings))
         self.max_age = max_age(frame_rate)
         self._gap = max(1, round(GAP_S * frame_rate))
         self._memory = float(np.exp(-1.0 / (MEAN_S * frame_rate)))
+        self._recover = 10 ** (-RECOVER_DB_S / 20 / frame_rate)
         self.reset()
 
     def reset(self) -> None:
         self._last: np.ndarray | None = None
-        self._state = (0.0, self.max_age, self._gap)  # running mean of the flux, age, frames since an onset
+        # the flux's running sum and its weight (their ratio: the running mean), the loudest
+        # semitone of late, age, frames since an onset
+        self._state = (0.0, 0.0, 0.0, self.max_age, self._gap)
 
     def __call__(self, magnitude: np.ndarray, *, commit: int | None = None) -> np.ndarray:
         """Ages (n,) of frames (bins, n). The clock moves on through the first ``commit`` frames
         only (all by default): the rest come again with the next call, as a block's overlap does."""
-        mag = np.asarray(magnitude, np.float32)
-        n = mag.shape[1]
+        power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
+        n = power.shape[1]
         commit = n if commit is None else commit
-        log = np.log1p(100.0 * mag)  # about log-magnitude, from 40 dB under unit magnitude
-        prev = np.concatenate([log[:, :1] if self._last is None else self._last[:, None], log[:, :-1]], axis=1)
-        flux = np.maximum(log - prev, 0.0).sum(axis=0)
+        # torch for the product: a second thread pool (numpy's BLAS) left spinning between the
+        # optimiser's steps slows them
+        amp = torch.sqrt(self._bank @ power).numpy()
         ages = np.empty(n, np.int64)
-        mean, age, since = self._state
+        total, weight, loudest, age, since = self._state
+        last = self._last
         for t in range(n):
-            onset = flux[t] > RISE * mean + QUIET_FLUX and since >= self._gap
+            loudest = max(loudest * self._recover, float(amp[:, t].max()))
+            log = np.log1p(amp[:, t] / max(loudest * 10 ** (-RANGE_DB / 20), FLOOR))
+            flux = float(np.maximum(log - (log if last is None else last), 0.0).sum())
+            mean = total / weight if weight else 0.0
+            onset = flux > max(RISE * mean, LEAST_FLUX) and since >= self._gap
             age = 0 if onset else min(age + 1, self.max_age)
             since = 0 if onset else since + 1
-            mean = self._memory * mean + (1.0 - self._memory) * float(flux[t])
-            ages[t] = age
+            total = self._memory * total + (1.0 - self._memory) * flux
+            weight = self._memory * weight + (1.0 - self._memory)
+            ages[t], last = age, log
             if t + 1 == commit:
-                self._state, self._last = (mean, age, since), log[:, t].copy()
+                self._state, self._last = (total, weight, loudest, age, since), log
         return ages

@@ -72,7 +72,7 @@ class OnsetClock:
         for t in range(n):
             loudest = max(loudest * self._recover, float(amp[:, t].max()))
             log = np.log1p(amp[:, t] / max(loudest * 10 ** (-RANGE_DB / 20), FLOOR))
-            flux = float(np.maximum(log - (log if last is None else last), 0.0).sum())
+            flux = float(np.maximum(log - (0.0 if last is None else last), 0.0).sum())  # silence before the stream
             mean = total / weight if weight else 0.0
             onset = flux > max(RISE * mean, LEAST_FLUX) and since >= self._gap
             age = 0 if onset else min(age + 1, self.max_age)

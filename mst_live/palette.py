@@ -20,11 +20,11 @@ not at its neighbour's. The ``k`` best are averaged in log-magnitude, which stea
 from frame to frame. Each palette frame also keeps its age in its note (`dsp.onsets`), and the
 match prefers the style's frames as old in their notes as the frame played: a string just
 plucked is bright, a second later dull (at the top of the knob the known answer moves 0.37 of
-the way, its least pair 0.22, where pitch alone moved them 0.28 and 0.06). The palette keeps each frame's level in
-dB below its own peak, quantised to 1/2 dB over 127 dB (one byte a bin): 2048 frames of a
-1025-bin analysis are 2 MB. Over the
-whole knob the palette also gives the style's envelope (`Palette.depth_db`): beyond the frame's
-own level move, no reshaping raises a bin above it.
+the way, its least pair 0.22, where pitch alone moved them 0.28 and 0.06). The palette keeps
+each frame's level in dB below its own peak, quantised to 1/2 dB over 127 dB (one byte a bin):
+2048 frames of a 1025-bin analysis are 2 MB. Over the whole knob the palette also gives the
+style's envelope (`Palette.depth_db`): beyond the frame's own level move, no reshaping raises a
+bin above it.
 """
 
 from __future__ import annotations

@@ -149,11 +149,15 @@ FROM_STYLE = {"one EQ", "pitch-relative spectral shape", "band envelopes by time
 ENGINE_WEIGHTS = (1.0, 4.0, 10.0)
 
 
+def moved(y: np.ndarray, x: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the input's log-mel distance to ``truth`` that ``y`` removed."""
+    return 1 - qm.logmel_distance(y, truth) / qm.logmel_distance(x, truth)
+
+
 def judge(y: np.ndarray, x: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
     """Share of the way moved to the truth, chroma to the input, flatness over the flatter source."""
     y = qm.fit(np.nan_to_num(np.asarray(y, np.float32)), x.size)
-    moved = 1 - qm.logmel_distance(y, truth) / qm.logmel_distance(x, truth)
-    return moved, qm.chroma_cosine(y, x), qm.flatness(y) / max(qm.flatness(x), qm.flatness(truth))
+    return moved(y, x, truth), qm.chroma_cosine(y, x), qm.flatness(y) / max(qm.flatness(x), qm.flatness(truth))
 
 
 def main() -> None:

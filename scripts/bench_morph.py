@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality_measures as qm
+from bench_ceilings import moved
 from bench_quality import run_engine, timbre_clips
 from benchmd import ROOT, machine, write_section
 
@@ -31,11 +32,6 @@ from mst_live.params import LiveParams
 PLAYED, FROM, TO = "piano", "nylon guitar", "flute"
 MORPHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 WEIGHTS = (4.0, 10.0)
-
-
-def moved(y: np.ndarray, x: np.ndarray, truth: np.ndarray) -> float:
-    """Share of the input's log-mel distance to ``truth`` that ``y`` removed."""
-    return 1 - qm.logmel_distance(y, truth) / qm.logmel_distance(x, truth)
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ class OnsetClock:
         self._gap = max(1, round(GAP_S * frame_rate))
         self._memory = float(np.exp(-1.0 / (MEAN_S * frame_rate)))
         self._recover = 10 ** (-RECOVER_DB_S / 20 / frame_rate)
+        self._range = 10 ** (-RANGE_DB / 20)
         self.reset()
 
     def reset(self) -> None:
@@ -71,7 +72,7 @@ class OnsetClock:
         last = self._last
         for t in range(n):
             loudest = max(loudest * self._recover, float(amp[:, t].max()))
-            log = np.log1p(amp[:, t] / max(loudest * 10 ** (-RANGE_DB / 20), FLOOR))
+            log = np.log1p(amp[:, t] / max(loudest * self._range, FLOOR))
             flux = float(np.maximum(log - (0.0 if last is None else last), 0.0).sum())  # silence before the stream
             mean = total / weight if weight else 0.0
             onset = flux > max(RISE * mean, LEAST_FLUX) and since >= self._gap

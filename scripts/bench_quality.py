@@ -303,7 +303,8 @@ STFT chroma at the input's, so read the chroma column beside note F1, which it d
   filters, width 7). Level and long-term spectrum weigh heavily in it: see how far a level match gets.
 - **corr gap**: the same share for the correlation matrix of a second held-out network's features
   (512 filters, width 5, seed 7654321; each filter centred and normalised over time), against 10 s
-  windows of the style. A gain or static EQ barely moves it.
+  windows of the style. A gain barely moves it (see the level match); a static EQ does, since it
+  changes which of the network's rectified filters fire (see the static EQ).
 - **chroma cos**: CQT chroma cosine to the input; **onset corr**: onset-envelope correlation with the
   input; **note F1**: note-onset F1 (pitch, ±50 ms) of basic-pitch's transcription of the output
   against its transcription of the input.

@@ -6,7 +6,8 @@ from the input's running statistics (from the stream's start, nothing of its fut
 preset's, interpolated in log-magnitude by its strength (0 = the input, 1 = the full match), the
 input's phase kept, peak-normalised. Every output is brought to the input's loudness (RMS) before
 it is measured, so level buys nothing. Where both curves cover the same range of content kept,
-they are compared at equal content kept by linear interpolation.
+they are compared at equal content kept by linear interpolation, on the clip and on the clip
+started 1 s and 2 s later (`WINDOWS`), and the verdict is the median over those windows.
 
 Run: .venv/bin/python scripts/bench_curves.py   (writes the 'curves' section of BENCHMARKS.md and
 docs/bench/curves-N.png). Needs `make bench-deps` and the quality benchmark's music.
@@ -34,6 +35,9 @@ from mst_live.palette import FULL_AT
 from mst_live.params import PARAMS, LiveParams
 
 CLIP = 10.0
+# The comparisons are taken on the clip and on the clip started 1 s and 2 s later: on one 10 s
+# clip a comparison swings by up to 0.1 with a 1 s shift, so the verdict is the median over these.
+WINDOWS = (0.0, 1.0, 2.0)
 ENGINE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)  # PARAMS["style_weight"].default among them
 BASELINE_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MORE_STEPS = (16, 32)  # what more optimiser steps per block buy, at these style weights:
@@ -57,12 +61,17 @@ def causal_match(x: np.ndarray, mean: np.ndarray, std: np.ndarray, strength: flo
     return y * (0.98 / max(float(np.max(np.abs(y))), 1e-9))
 
 
-def measure(y: np.ndarray, x: np.ndarray, sm: qm.StyleMeasures, ref_notes: np.ndarray, flat_ref: float) -> dict:
+def measure(y: np.ndarray, x: np.ndarray, sm: qm.StyleMeasures, ref_notes: np.ndarray | None,
+            flat_ref: float) -> dict:
+    """The style, content and hiss measures of output ``y`` of input ``x``; note F1 where
+    ``ref_notes`` are given (transcribing is the slow part)."""
     y = qm.fit(np.nan_to_num(y.astype(np.float32)), x.size)
     y = y * (qm.rms(x) / qm.rms(y))  # one loudness: level buys nothing
-    return {"gram": sm.gram_gap(y, x), "corr": sm.corr_gap(y, x), "chroma": qm.chroma_cosine(y, x),
-            "onset": qm.onset_correlation(y, x), "f1": qm.onset_f1(qm.transcribe(y), ref_notes),
-            "flat": qm.flatness(y) / flat_ref}
+    out = {"gram": sm.gram_gap(y, x), "corr": sm.corr_gap(y, x), "chroma": qm.chroma_cosine(y, x),
+           "onset": qm.onset_correlation(y, x), "flat": qm.flatness(y) / flat_ref}
+    if ref_notes is not None:
+        out["f1"] = qm.onset_f1(qm.transcribe(y), ref_notes)
+    return out
 
 
 def table_row(name: str, knob: str, p: dict) -> str:
@@ -81,16 +90,47 @@ def at_equal_content(points: list[dict], content: str, style: str, where: float)
     return float(np.interp(where, xs, ys))
 
 
-def compare(engine: list[dict], base: list[dict]) -> dict[str, str]:
+def compare(engine: list[dict], base: list[dict]) -> dict[str, float | None]:
     """For each style and content measure: engine minus baseline at the engine's own points of
-    content kept that the baseline's curve covers (median), or where the curves do not overlap."""
+    content kept that the baseline's curve covers (median), or None where the curves do not overlap."""
     out = {}
     for s_key, _ in STYLE_MEASURES:
         for c_key, _ in CONTENT_MEASURES:
             diffs = [e[s_key] - b for e in engine
                      if (b := at_equal_content(base, c_key, s_key, e[c_key])) is not None]
-            out[f"{s_key} vs {c_key}"] = f"{np.median(diffs):+.2f} ({len(diffs)} pts)" if diffs else "no overlap"
+            out[f"{s_key} vs {c_key}"] = float(np.median(diffs)) if diffs else None
     return out
+
+
+def verdict(windows: list[dict[str, float | None]]) -> tuple[str, int]:
+    """Each comparison's median over the clip windows (each window's own value in brackets), and
+    how many of the comparisons put the engine at or above the baseline."""
+    parts, above = [], 0
+    for key in windows[0]:
+        got = [w[key] for w in windows if w[key] is not None]
+        each = ", ".join("none" if w[key] is None else f"{w[key]:+.2f}" for w in windows)
+        if not got:
+            parts.append(f"{key}: no overlap ({each})")
+            continue
+        mid = float(np.median(got))
+        above += mid >= 0.0
+        parts.append(f"{key}: **{mid:+.2f}** ({each})")
+    return "; ".join(parts), above
+
+
+def sweep(x: np.ndarray, preset, net: FeatureNet, sm: qm.StyleMeasures, flat_ref: float,
+          ref_notes: np.ndarray | None = None) -> tuple[list[dict], list[dict]]:
+    """The engine over its style weights and the baseline over its strengths, on clip ``x``."""
+    engine, base = [], []
+    for w in ENGINE_WEIGHTS:
+        y, speed = run_engine(StyleEngine(preset, net=net, params=LiveParams(style_weight=w)), x)
+        engine.append({"w": w, "speed": speed, **measure(y, x, sm, ref_notes, flat_ref)})
+        print("engine", engine[-1], flush=True)
+    for a in BASELINE_STRENGTHS:
+        y = causal_match(x, preset.bin_mean.astype(np.float64), preset.bin_std.astype(np.float64), a)
+        base.append({"a": a, **measure(y, x, sm, ref_notes, flat_ref)})
+        print("baseline", base[-1], flush=True)
+    return engine, base
 
 
 def picture(path: Path, label: str, engine: list[dict], base: list[dict], steps: list[dict]) -> None:
@@ -130,30 +170,28 @@ def main() -> None:
     PICTURES.mkdir(parents=True, exist_ok=True)
     net = FeatureNet(s, precision=choose("cpu", "auto").precision)
     default = PARAMS["style_weight"].default
-    sections = []
+    sections, total_above = [], 0
     for n, (label, content_file, c_at, style_file) in enumerate(PAIRS, 1):
-        x = cut(read_mono(root / content_file, s.sample_rate), c_at, CLIP)
+        content = read_mono(root / content_file, s.sample_rate)
+        x = cut(content, c_at, CLIP)
         style = cut(read_mono(root / style_file, s.sample_rate), STYLE_AT, STYLE_LEN)
         sf.write(work / "style.wav", style, s.sample_rate)
         preset = build_preset([work / "style.wav"], settings=s)
         sm = qm.StyleMeasures(s, style, CLIP)
-        ref_notes, flat_ref = qm.transcribe(x), max(qm.flatness(x), qm.flatness(style))
-        engine = []
-        for w in ENGINE_WEIGHTS:
-            y, speed = run_engine(StyleEngine(preset, net=net, params=LiveParams(style_weight=w)), x)
-            engine.append({"w": w, "speed": speed, **measure(y, x, sm, ref_notes, flat_ref)})
-            print(label, "engine", engine[-1], flush=True)
+        flat_ref = max(qm.flatness(x), qm.flatness(style))
+        print(label, flush=True)
+        ref_notes = qm.transcribe(x)
+        engine, base = sweep(x, preset, net, sm, flat_ref, ref_notes)
+        windows = [compare(engine, base)]
+        for shift in WINDOWS[1:]:
+            xw = cut(content, c_at + shift, CLIP)
+            windows.append(compare(*sweep(xw, preset, net, sm, max(qm.flatness(xw), qm.flatness(style)))))
         steps = []
         for n_steps in MORE_STEPS:
             for w in MORE_STEPS_WEIGHTS:
                 y, speed = run_engine(StyleEngine(preset, net=net, params=LiveParams(style_weight=w, steps=n_steps)), x)
                 steps.append({"w": w, "steps": n_steps, "speed": speed, **measure(y, x, sm, ref_notes, flat_ref)})
                 print(label, "steps", steps[-1], flush=True)
-        base = []
-        for a in BASELINE_STRENGTHS:
-            y = causal_match(x, preset.bin_mean.astype(np.float64), preset.bin_std.astype(np.float64), a)
-            base.append({"a": a, **measure(y, x, sm, ref_notes, flat_ref)})
-            print(label, "baseline", base[-1], flush=True)
         pic = PICTURES / f"curves-{n}.png"
         picture(pic, label, engine, base, steps)
         rows = ["| output | knob | Gram gap | corr gap | chroma cos | onset corr | note F1 | flatness excess | x real time |",
@@ -162,19 +200,22 @@ def main() -> None:
                  for p in engine]
         rows += [table_row(f"engine, {p['steps']} steps", f"style weight {p['w']:g}", p) for p in steps]
         rows += [table_row("causal mean+spread", f"strength {p['a']:g}", p) for p in base]
-        cmp = compare(engine, base)
-        verdict = "; ".join(f"{k}: {v}" for k, v in cmp.items())
+        said, above = verdict(windows)
+        total_above += above
         up_to_default = max(p["flat"] for p in engine if p["w"] <= default)
         sections.append(f"**{label}**\n\n![{label}: style against content kept](docs/bench/curves-{n}.png)\n\n"
-                        + "\n".join(rows) + f"\n\nEngine minus baseline at equal content kept (median over the engine's "
-                        f"points the baseline covers): {verdict}. Largest flatness excess up to the default: "
-                        f"{up_to_default:.2f}.\n")
+                        + "\n".join(rows) + f"\n\nEngine minus baseline at equal content kept (the median over the "
+                        f"engine's points the baseline covers; in bold its median over {len(WINDOWS)} windows, the clip and the "
+                        f"clip started {' s and '.join(f'{w:g}' for w in WINDOWS[1:])} s later, each window's in "
+                        f"brackets): "
+                        f"{said}. Largest flatness excess up to the default: {up_to_default:.2f}.\n")
         print(sections[-1], flush=True)
     body = "\n".join([
         "## Style against content kept: the engine's knob beside the causal mean+spread match",
         "",
         f"`scripts/bench_curves.py` on {machine()}. The quality section's four real-music pairs (10 s of "
-        "content; the preset from 60 s of the style). **engine**: rendered file to file at its defaults but "
+        "content; the preset from 60 s of the style; the tables and pictures are the first 10 s window, the "
+        "comparisons under them the median over three). **engine**: rendered file to file at its defaults but "
         f"for the style weight, swept over {', '.join(f'{w:g}' for w in ENGINE_WEIGHTS)} (default {default:g}), "
         f"with {PARAMS['steps'].default} optimiser steps per block (above style weight 1 the preset's palette of the "
         f"style's own sound fades in, all of it from {FULL_AT:g}); **engine, N steps**: the same at "
@@ -190,6 +231,8 @@ def main() -> None:
         "curve above and to the right is better (more style at the same content kept).",
         "",
         *sections,
+        f"Comparisons with the engine at or above the baseline (bold medians): {total_above} of "
+        f"{len(PAIRS) * len(STYLE_MEASURES) * len(CONTENT_MEASURES)}.",
     ])
     write_section("curves", body)
 

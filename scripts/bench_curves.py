@@ -33,10 +33,11 @@ from mst_live.dsp.stft import istft, stft
 from mst_live.io.files import read_mono
 from mst_live.palette import FULL_AT
 from mst_live.params import PARAMS, LiveParams
+from mst_live.preset import Preset
 
 CLIP = 10.0
 # The comparisons are taken on the clip and on the clip started 1 s and 2 s later: on one 10 s
-# clip a comparison swings by up to 0.1 with a 1 s shift, so the verdict is the median over these.
+# clip a comparison swings by up to 0.16 with a 1 s shift, so the verdict is the median over these.
 WINDOWS = (0.0, 1.0, 2.0)
 ENGINE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)  # PARAMS["style_weight"].default among them
 BASELINE_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -118,7 +119,7 @@ def verdict(windows: list[dict[str, float | None]]) -> tuple[str, int]:
     return "; ".join(parts), above
 
 
-def sweep(x: np.ndarray, preset, net: FeatureNet, sm: qm.StyleMeasures, flat_ref: float,
+def sweep(x: np.ndarray, preset: Preset, net: FeatureNet, sm: qm.StyleMeasures, flat_ref: float,
           ref_notes: np.ndarray | None = None) -> tuple[list[dict], list[dict]]:
     """The engine over its style weights and the baseline over its strengths, on clip ``x``."""
     engine, base = [], []
@@ -178,14 +179,15 @@ def main() -> None:
         sf.write(work / "style.wav", style, s.sample_rate)
         preset = build_preset([work / "style.wav"], settings=s)
         sm = qm.StyleMeasures(s, style, CLIP)
-        flat_ref = max(qm.flatness(x), qm.flatness(style))
+        style_flat = qm.flatness(style)
+        flat_ref = max(qm.flatness(x), style_flat)
         print(label, flush=True)
         ref_notes = qm.transcribe(x)
         engine, base = sweep(x, preset, net, sm, flat_ref, ref_notes)
         windows = [compare(engine, base)]
         for shift in WINDOWS[1:]:
             xw = cut(content, c_at + shift, CLIP)
-            windows.append(compare(*sweep(xw, preset, net, sm, max(qm.flatness(xw), qm.flatness(style)))))
+            windows.append(compare(*sweep(xw, preset, net, sm, max(qm.flatness(xw), style_flat))))
         steps = []
         for n_steps in MORE_STEPS:
             for w in MORE_STEPS_WEIGHTS:
@@ -215,7 +217,7 @@ def main() -> None:
         "",
         f"`scripts/bench_curves.py` on {machine()}. The quality section's four real-music pairs (10 s of "
         "content; the preset from 60 s of the style; the tables and pictures are the first 10 s window, the "
-        "comparisons under them the median over three). **engine**: rendered file to file at its defaults but "
+        f"comparisons under them the median over {len(WINDOWS)}). **engine**: rendered file to file at its defaults but "
         f"for the style weight, swept over {', '.join(f'{w:g}' for w in ENGINE_WEIGHTS)} (default {default:g}), "
         f"with {PARAMS['steps'].default} optimiser steps per block (above style weight 1 the preset's palette of the "
         f"style's own sound fades in, all of it from {FULL_AT:g}); **engine, N steps**: the same at "

@@ -8,7 +8,7 @@ import time
 import torch
 
 from .features import FeatureNet
-from .losses import FeatureMemory, chroma_filterbank, content_loss, pitch_classes, pitch_loss, style_loss
+from .losses import FeatureMemory, chroma_filterbank, content_loss, pitch_classes, pitch_loss, style_distances
 from .optimize import lbfgs
 from .params import ParamValues
 from .planner import StepPlanner
@@ -22,21 +22,35 @@ WARM_START = 0.7
 # more as fills the network's tile (never beyond its context): without it the last frames enter
 # fewer features than the rest and come out brighter once per block, a flutter.
 LOSS_PAD = 6
+# The style's covariance (its texture) enters the loss beside the uncentred Gram, scaled at each
+# block's first evaluation to this share of the Gram's distance: a fixed factor suited one style
+# and flattened another, since the two distances differ by orders of magnitude from style to style.
+COVARIANCE_SHARE = 0.5
+# No bin within this many dB of its frame's peak is cut: the covariance term otherwise pulls the
+# played partials down toward the floor around them, which is hiss (docs/design-notes.md).
+KEEP_PEAKS_DB = 10.0
 
 
-def bounded_gains(content: torch.Tensor, max_change_db: float, ceiling: torch.Tensor | None = None):
+def bounded_gains(content: torch.Tensor, max_change_db: float, ceiling: torch.Tensor | None = None, *,
+                  keep_peaks_db: float | None = None):
     """x = log1p(m·exp(b·tanh v)) and dx/dv for the variables v: each bin's magnitude m moved by a
     gain of at most ±``max_change_db``, never by added energy, which in bins the input leaves
     silent would be a broadband noise floor (hiss). With ``ceiling`` (magnitudes like ``content``)
-    no bin is raised above it: b is the bound down and the room under the ceiling up."""
+    no bin is raised above it: b is the bound down and the room under the ceiling up. With
+    ``keep_peaks_db``, no bin within that many dB of its frame's loudest is cut at all."""
     mag = torch.expm1(content)
     bound = max_change_db / 20.0 * math.log(10.0)  # dB as nats of magnitude
     up = None if ceiling is None else torch.clamp(
         torch.log(ceiling.to(mag.device) + 1e-12) - torch.log(mag + 1e-12), 0.0, bound)
+    down = None
+    if keep_peaks_db is not None:
+        peak = mag.amax(dim=0, keepdim=True)
+        down = torch.where(mag >= peak * 10.0 ** (-keep_peaks_db / 20.0), 0.0, bound).to(mag.dtype)
 
     def shaped(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         th = torch.tanh(v)
-        b = bound if up is None else torch.where(v > 0, up, bound)
+        b = bound if up is None and down is None else torch.where(
+            v > 0, bound if up is None else up, bound if down is None else down)
         mg = mag * torch.exp(b * th)
         return torch.log1p(mg), mg / (1.0 + mg) * b * (1.0 - th * th)
 
@@ -68,7 +82,7 @@ class BlockOptimiser:
         is the first stage's result); by default, those of ``content``. ``ceiling``: magnitudes no
         bin is raised above (`bounded_gains`)."""
         loss = self.block_loss(content, p, ctx_in=ctx_in, ctx_out=ctx_out, memory=memory, played=played)
-        shaped = bounded_gains(content, p.max_change, ceiling)
+        shaped = bounded_gains(content, p.max_change, ceiling, keep_peaks_db=KEEP_PEAKS_DB)
         best: list = [math.inf, None, None]  # the lowest loss seen, its point and its features
 
         def fg(v: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -93,18 +107,25 @@ class BlockOptimiser:
 
     def block_loss(self, content: torch.Tensor, p: ParamValues, *, ctx_in: torch.Tensor, ctx_out: torch.Tensor,
                    memory: FeatureMemory, played: torch.Tensor | None = None):
-        """The block's loss as a function of its log-magnitude x: style (with the memory), content
-        and pitch terms, over the emitted frames on the left and the last frame repeated on the right."""
+        """The block's loss as a function of its log-magnitude x: style (the Gram and, where the
+        preset has the style's mean, its covariance, both with the memory), content and pitch terms,
+        over the emitted frames on the left and the last frame repeated on the right."""
         net, target = self.net, self.styles.target(p)
         pad = net.tile_padding(content.shape[1], at_least=LOSS_PAD)
         with torch.no_grad():
             fc = net(torch.cat([ctx_in, content, content[:, -1:].expand(-1, pad)], dim=1))
         bank, beta = self._pitch_bank, p.pitch_weight
         pitch_target = pitch_classes(torch.expm1(content) if played is None else played, bank) if beta > 0 else None
+        scale: list[float] = []  # the covariance's factor, set at the block's first evaluation
 
         def loss(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             f = net(torch.cat([ctx_out, x, x[:, -1:].expand(-1, pad)], dim=1))
-            value = p.style_weight * style_loss(f, target, memory) + content_loss(f, fc, p.content_weight)
+            style, cov = style_distances(f, target, memory)
+            if cov is not None:
+                if not scale:
+                    scale.append(COVARIANCE_SHARE * max(float(style.detach()), 0.0) / max(float(cov.detach()), 1e-12))
+                style = style + scale[0] * cov
+            value = p.style_weight * style + content_loss(f, fc, p.content_weight)
             if pitch_target is not None:
                 value = value + pitch_loss(torch.expm1(x), pitch_target, bank, beta)
             return value, f

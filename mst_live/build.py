@@ -23,7 +23,7 @@ Progress = Callable[[float, float], None]
 
 
 class GramAccumulator:
-    """Sums F·Fᵀ over chunks of frames of one or more signals, keeping the conv's left context.
+    """Sums F·Fᵀ and F·1 over chunks of frames of one or more signals, keeping the conv's left context.
 
     Chunks are products in the network's dtype, summed in float64 so that an hour of audio
     loses no precision to the running sum.
@@ -34,6 +34,7 @@ class GramAccumulator:
         self.chunk_frames = chunk_frames
         c = net.settings.n_filters
         self.total = torch.zeros(c, c, dtype=torch.float64)
+        self.sum = torch.zeros(c, dtype=torch.float64)
         self.n_frames = 0
         self._pending: list[np.ndarray] = []
         self._pending_n = 0
@@ -57,12 +58,16 @@ class GramAccumulator:
         if x.shape[1] >= self.net.settings.width:
             f = self.net(x)
             self.total += (f @ f.T).to(device="cpu", dtype=torch.float64)
+            self.sum += f.sum(dim=1).to(device="cpu", dtype=torch.float64)
             self.n_frames += f.shape[1]
         keep = self.net.context
         self._context = x[:, x.shape[1] - keep :] if keep else x[:, :0]
 
     def gram(self) -> torch.Tensor:
         return self.total / max(self.n_frames, 1)
+
+    def mean(self) -> torch.Tensor:
+        return self.sum / max(self.n_frames, 1)
 
 
 def low_rank(gram: torch.Tensor, energy: float) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -145,6 +150,7 @@ def build_preset(
         n_frames=acc.n_frames,
         bin_mean=bins.mean().astype(np.float32),
         bin_std=bins.std().astype(np.float32),
+        feature_mean=acc.mean().numpy().astype(np.float32),
         sources=sources,
         palette=palette.palette() if palette.seen else None,
         palette_age=palette.palette_ages() if palette.seen else None,

@@ -1,4 +1,4 @@
-"""Content, pitch and style terms; the style term never forms a C x C Gram of the input."""
+"""Content, pitch and style terms; the style terms never form a C x C Gram of the input."""
 
 from __future__ import annotations
 
@@ -10,22 +10,34 @@ import torch
 
 @dataclass
 class StyleTarget:
-    """A style Gram G_s = W Wᵀ held as its factor W = U Λ^½ (C x r), plus ‖G_s‖²_F.
+    """A style Gram G_s = W Wᵀ held as its factor W = U Λ^½ (C x r), plus ‖G_s‖²_F, and the
+    style's mean feature μ_s where the preset has it (its covariance G_s − μ_s μ_sᵀ).
 
     A mixture of two styles a·G_A + b·G_B is again W Wᵀ with W = [√a W_A, √b W_B], which is
-    what makes live morphing between presets cheap.
+    what makes live morphing between presets cheap; the mixture's mean is a·μ_A + b·μ_B.
     """
 
     factor: torch.Tensor
     sq_norm: torch.Tensor
+    mean: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        # ‖G_s − μ_s μ_sᵀ‖² = ‖G_s‖² − 2‖Wᵀμ_s‖² + (μ_s·μ_s)², once per target
+        self.cov_sq = None
+        if self.mean is not None:
+            m = self.mean.double()
+            self.cov_sq = float(self.sq_norm) - 2 * float(((self.factor.double().T @ m) ** 2).sum()) + float(m @ m) ** 2
 
     @classmethod
-    def from_eig(cls, basis: torch.Tensor, eigenvalues: torch.Tensor, sq_norm: float) -> StyleTarget:
+    def from_eig(cls, basis: torch.Tensor, eigenvalues: torch.Tensor, sq_norm: float,
+                 mean: torch.Tensor | None = None) -> StyleTarget:
         factor = basis * torch.sqrt(torch.clamp(eigenvalues, min=0)).unsqueeze(0)
-        return cls(factor=factor, sq_norm=torch.as_tensor(sq_norm, dtype=factor.dtype, device=factor.device))
+        return cls(factor=factor, sq_norm=torch.as_tensor(sq_norm, dtype=factor.dtype, device=factor.device),
+                   mean=None if mean is None else mean.to(device=factor.device, dtype=factor.dtype))
 
     def blend(self, other: StyleTarget, amount: float, cross_sq: float) -> StyleTarget:
-        """(1 − a)·G_self + a·G_other, still in factored form; ``cross_sq`` = ‖W_selfᵀ W_other‖²."""
+        """(1 − a)·G_self + a·G_other, still in factored form; ``cross_sq`` = ‖W_selfᵀ W_other‖².
+        The mean blends the same way, where both have one."""
         a = float(amount)
         if a <= 0.0:
             return self
@@ -33,17 +45,29 @@ class StyleTarget:
             return other
         factor = torch.cat([self.factor * (1 - a) ** 0.5, other.factor * a**0.5], dim=1)
         sq = (1 - a) ** 2 * self.sq_norm + a**2 * other.sq_norm + 2 * a * (1 - a) * cross_sq
-        return StyleTarget(factor=factor, sq_norm=sq)
+        mean = None if self.mean is None or other.mean is None else (1 - a) * self.mean + a * other.mean
+        return StyleTarget(factor=factor, sq_norm=sq, mean=mean)
 
     def to(self, device: torch.device | str, dtype: torch.dtype) -> StyleTarget:
-        return StyleTarget(self.factor.to(device=device, dtype=dtype), self.sq_norm.to(device=device, dtype=dtype))
+        return StyleTarget(self.factor.to(device=device, dtype=dtype), self.sq_norm.to(device=device, dtype=dtype),
+                           None if self.mean is None else self.mean.to(device=device, dtype=dtype))
+
+
+@dataclass
+class _MemoryAgainstTarget:
+    """The memory's products with one target, which stay fixed through a block's steps."""
+
+    target: StyleTarget
+    factor_sq: float  # ‖WᵀM‖²
+    mean_sq: float  # ‖Mᵀμ_s‖²
+    factor_sum: torch.Tensor  # Wᵀ(M·1)
 
 
 class FeatureMemory:
-    """The last ``frames`` feature columns M of the output, and ‖MᵀM‖²_F, which the style loss
-    with memory needs. MᵀM is kept up to date as columns come and go: recomputed each block it was
-    a 4000 x 256 x 256 product (6.8 ms on 2 cores, more than one optimiser step); appending 7
-    columns costs their products with the columns kept (0.2 ms)."""
+    """The last ``frames`` feature columns M of the output, ‖MᵀM‖²_F, the column sum M·1 and the
+    row sums of MᵀM, which the style terms with memory need. MᵀM is kept up to date as columns
+    come and go: recomputed each block it was a 4000 x 256 x 256 product (6.8 ms on 2 cores, more
+    than one optimiser step); appending 7 columns costs their products with the columns kept (0.2 ms)."""
 
     def __init__(self, n_filters: int, frames: int, *, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
@@ -54,14 +78,17 @@ class FeatureMemory:
         self.features = torch.zeros(self.n_filters, 0, device=self.device, dtype=self.dtype)
         self._gram = torch.zeros(0, 0, device=self.device, dtype=self.dtype)
         self.gram_sq = 0.0
-        self._target_sq: tuple[StyleTarget, float] | None = None
+        self.total = torch.zeros(self.n_filters, device=self.device, dtype=self.dtype)
+        self.row_sums = torch.zeros(0, device=self.device, dtype=self.dtype)
+        self._against: _MemoryAgainstTarget | None = None
 
-    def target_sq(self, target: StyleTarget) -> float:
-        """‖WᵀM‖²_F for the style's factor W: once per block and target, not once per step."""
-        if self._target_sq is None or self._target_sq[0] is not target:
+    def against(self, target: StyleTarget) -> _MemoryAgainstTarget:
+        """The memory's products with ``target``: once per block and target, not once per step."""
+        if self._against is None or self._against.target is not target:
             w = self.features.T @ target.factor
-            self._target_sq = (target, float((w * w).sum()))
-        return self._target_sq[1]
+            mean_sq = 0.0 if target.mean is None else float(((self.features.T @ target.mean) ** 2).sum())
+            self._against = _MemoryAgainstTarget(target, float((w * w).sum()), mean_sq, target.factor.T @ self.total)
+        return self._against
 
     def push(self, f: torch.Tensor) -> None:
         """Append feature columns (n_filters, n); the oldest beyond ``frames`` are forgotten."""
@@ -76,7 +103,9 @@ class FeatureMemory:
         self._gram = torch.cat([torch.cat([g, cross], dim=1), torch.cat([cross.T, f.T @ f], dim=1)], dim=0)
         self.features = torch.cat([old, f], dim=1)
         self.gram_sq = float((self._gram * self._gram).sum())
-        self._target_sq = None
+        self.total = self.features.sum(dim=1)
+        self.row_sums = self._gram.sum(dim=1)
+        self._against = None
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -85,20 +114,54 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 
 
 def style_loss(features: torch.Tensor, target: StyleTarget, memory: FeatureMemory | None = None) -> torch.Tensor:
-    """‖G − G_s‖²_F for the Gram G = X·Xᵀ/T of the feature columns X = [memory, features], via
-    ‖XᵀX‖²/T² − 2‖WᵀX‖²/T + ‖G_s‖² (W the style's factor): T x T and r x T products only, never
-    the C x C Gram. The memory's own terms are the ones `FeatureMemory` keeps; only its products
-    with ``features`` are new. The one style objective of the engine and of `transfer`."""
-    t = features.shape[1]
+    """‖G − G_s‖²_F for the Gram G = X·Xᵀ/T of the feature columns X = [memory, features]: the
+    one style objective of the engine and of `transfer` (`style_distances`)."""
+    return style_distances(features, target, memory)[0]
+
+
+def style_distances(features: torch.Tensor, target: StyleTarget,
+                    memory: FeatureMemory | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """‖G − G_s‖²_F and, where the target has a mean, ‖C − C_s‖²_F, for X = [memory, features],
+    G = X·Xᵀ/T, C = G − μμᵀ (μ = X·1/T) and C_s = G_s − μ_s μ_sᵀ.
+
+    Via ‖XᵀX‖²/T² − 2‖WᵀX‖²/T + ‖G_s‖² (W the style's factor) and, for the covariance,
+    ‖C‖² = ‖XᵀX‖²/T² − 2‖Xᵀμ‖²/T + (μ·μ)² and ⟨C, C_s⟩ = ‖WᵀX‖²/T − ‖Xᵀμ_s‖²/T − ‖Wᵀμ‖² + (μ·μ_s)²:
+    T x T and r x T products only, never the C x C Gram. The memory's own terms are the ones
+    `FeatureMemory` keeps; only its products with ``features`` are new.
+
+    The uncentred Gram is dominated by the mean's outer product, so it moves the level of every
+    feature; the covariance is what is left, the texture: how the features vary together."""
+    mem = memory if memory is not None and memory.features.shape[1] else None
+    t = features.shape[1] + (mem.features.shape[1] if mem is not None else 0)
     ftf = features.T @ features
-    if memory is None or memory.features.shape[1] == 0:
-        cross = target.factor.T @ features
-        return (ftf * ftf).sum() / (t * t) - 2 * (cross * cross).sum() / t + target.sq_norm
-    t += memory.features.shape[1]
-    mf = features.T @ memory.features  # in this order torch reads the memory in its layout: 3x faster
     cross = target.factor.T @ features
-    gram_sq = (memory.gram_sq + 2 * (mf * mf).sum() + (ftf * ftf).sum()) / (t * t)
-    return gram_sq - 2 * (memory.target_sq(target) + (cross * cross).sum()) / t + target.sq_norm
+    gram_sq, factor_sq = (ftf * ftf).sum(), (cross * cross).sum()
+    if mem is not None:
+        mf = features.T @ mem.features  # in this order torch reads the memory in its layout: 3x faster
+        known = mem.against(target)
+        gram_sq = gram_sq + mem.gram_sq + 2 * (mf * mf).sum()
+        factor_sq = factor_sq + known.factor_sq
+    gram_dist = gram_sq / (t * t) - 2 * factor_sq / t + target.sq_norm
+    if target.mean is None:
+        return gram_dist, None
+    mu_s = target.mean
+    total = features.sum(dim=1)
+    xs_f = ftf.sum(dim=1)  # Xᵀ(X·1), the block's part
+    xs_sq = mean_sq = 0.0
+    wx = cross.sum(dim=1)
+    if mem is not None:
+        total = total + mem.total
+        xs_f = xs_f + mf.sum(dim=1)
+        xs_m = mem.row_sums + mf.sum(dim=0)
+        xs_sq = (xs_m * xs_m).sum()
+        mean_sq = known.mean_sq
+        wx = wx + known.factor_sum
+    xs_sq = xs_sq + (xs_f * xs_f).sum()
+    mean_sq = mean_sq + ((features.T @ mu_s) ** 2).sum()
+    mu = total / t
+    c_sq = gram_sq / (t * t) - 2 * xs_sq / t**3 + (mu @ mu) ** 2
+    inner = factor_sq / t - mean_sq / t - ((wx / t) ** 2).sum() + (mu @ mu_s) ** 2
+    return gram_dist, c_sq - 2 * inner + target.cov_sq
 
 
 def content_loss(features: torch.Tensor, content_features: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Preset files: the low-rank style Gram, each bin's log-magnitude mean and spread, and
-everything needed to check they fit the network.
+"""Preset files: the low-rank style Gram and mean feature, each bin's log-magnitude mean and
+spread, and everything needed to check they fit the network.
 
 A preset is untrusted input. It is an .npz read with pickling disabled, and every key,
 dtype, shape and value is checked before use; any problem is a PresetError naming the file.
@@ -20,11 +20,13 @@ from .errors import MstError, ParameterError, PresetError
 from .losses import StyleTarget
 from .settings import Settings
 
-# 2 added bin_mean and bin_std (the engine's first stage needs them), 3 the palette, 4 its frames' ages
-FORMAT_VERSION = 4
+# 2 added bin_mean and bin_std (the engine's first stage needs them), 3 the palette, 4 its frames'
+# ages, 5 the style's mean feature
+FORMAT_VERSION = 5
 # a version-2 preset has no palette: the style knob's strong end reshapes only; a version-3 palette
-# has no ages: its frames are matched on pitch alone
-READABLE_VERSIONS = (2, 3, 4)
+# has no ages: its frames are matched on pitch alone; before version 5 there is no mean feature:
+# the optimiser matches the uncentred Gram alone, not the style's covariance beside it
+READABLE_VERSIONS = (2, 3, 4, 5)
 MAX_UNPACKED_BYTES = 512 << 20
 
 # key -> (dtype kind, ndim); shapes are checked against the settings below.
@@ -43,8 +45,9 @@ _SCHEMA = {
     "source_sha256": ("U", 1),
     "palette": ("u1", 2),
     "palette_age": ("u1", 1),
+    "feature_mean": ("f4", 1),
 }
-_OPTIONAL = {"palette", "palette_age"}
+_OPTIONAL = {"palette", "palette_age", "feature_mean"}
 
 SHIPPED_DIRS = (
     Path(os.environ.get("MST_LIVE_PRESETS", "")) if os.environ.get("MST_LIVE_PRESETS") else None,
@@ -54,8 +57,8 @@ SHIPPED_DIRS = (
 
 @dataclass
 class Preset:
-    """A style: top eigenvectors (float16) and eigenvalues of its feature Gram, the mean and
-    spread over time of each bin's log-magnitude, and provenance."""
+    """A style: top eigenvectors (float16) and eigenvalues of its feature Gram, its mean feature,
+    the mean and spread over time of each bin's log-magnitude, and provenance."""
 
     settings: Settings
     weights_checksum: str
@@ -70,6 +73,7 @@ class Preset:
     path: Path | None = None
     palette: np.ndarray | None = None  # uint8 (bins, n): the style's own frames (mst_live/palette.py)
     palette_age: np.ndarray | None = None  # uint8 (n,): each palette frame's frames since its note's onset
+    feature_mean: np.ndarray | None = None  # float32 (n_filters,): the style's mean feature, for its covariance
     format_version: int = FORMAT_VERSION  # as read from its file; saving writes the current one
 
     @property
@@ -91,7 +95,8 @@ class Preset:
     def style_target(self, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> StyleTarget:
         basis = torch.from_numpy(self.basis.astype(np.float32))
         eig = torch.from_numpy(self.eigenvalues.astype(np.float32))
-        return StyleTarget.from_eig(basis, eig, self.gram_sq_norm).to(device, dtype)
+        mean = None if self.feature_mean is None else torch.from_numpy(self.feature_mean.astype(np.float32))
+        return StyleTarget.from_eig(basis, eig, self.gram_sq_norm, mean=mean).to(device, dtype)
 
     def check_network(self, settings: Settings, checksum: str) -> None:
         """Refuse to drive a network other than the one this preset was built with."""
@@ -125,6 +130,8 @@ class Preset:
             "source_names": np.array(names, dtype=str) if names else np.zeros(0, dtype="<U1"),
             "source_sha256": np.array(hashes, dtype=str) if hashes else np.zeros(0, dtype="<U1"),
         }
+        if self.feature_mean is not None:
+            arrays["feature_mean"] = np.ascontiguousarray(self.feature_mean, dtype=np.float32)
         if self.palette is not None:
             arrays["palette"] = np.ascontiguousarray(self.palette, dtype=np.uint8)
         if self.palette is not None and self.palette_age is not None:
@@ -146,6 +153,9 @@ class Preset:
             f"style Gram    rank {self.rank} of {self.settings.n_filters}, keeps {100 * self.energy_kept:.4f} % "
             f"of its energy, ||G||^2 = {self.gram_sq_norm:.6g}",
             f"top eigenvalues {', '.join(f'{v:.4g}' for v in self.eigenvalues[:5])}",
+            (f"mean feature  norm {float(np.linalg.norm(self.feature_mean)):.4g}: the optimiser matches the "
+             "style's covariance beside its Gram" if self.feature_mean is not None else
+             "mean feature  none: the optimiser matches the uncentred Gram alone (rebuild for the covariance)"),
             f"bins          log-magnitude mean {float(self.bin_mean.mean()):.3g} and spread "
             f"{float(self.bin_std.mean()):.3g} on average over {self.bin_mean.size} bins",
             f"built from    {self.n_frames} feature frames "
@@ -276,6 +286,11 @@ def load_preset(path: str | os.PathLike) -> Preset:
     if ages is not None and ages.shape != (palette.shape[1],):
         raise PresetError(f"{where}: palette_age has shape {ages.shape}, expected one age per palette frame "
                           f"({palette.shape[1]},)")
+    mean = arrays.get("feature_mean")
+    if mean is not None and mean.shape != (settings.n_filters,):
+        raise PresetError(f"{where}: feature_mean has shape {mean.shape}, expected ({settings.n_filters},)")
+    if mean is not None and np.any(mean < 0):
+        raise PresetError(f"{where}: feature_mean is negative, which no rectified feature can be")
     return Preset(
         settings=settings,
         weights_checksum=checksum,
@@ -290,6 +305,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         path=p,
         palette=palette,
         palette_age=ages,
+        feature_mean=mean,
         format_version=int(_scalar(arrays, "format_version")),
     )
 

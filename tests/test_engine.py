@@ -228,6 +228,34 @@ def test_no_bin_rises_above_the_style_s_envelope(preset):
     assert float(ratio.min()) < 0.9 and float(ratio[ceiling[:, 0] > 1.5 * m[:, 0]].max()) > 1.05  # it cuts and raises
 
 
+def test_the_optimiser_never_cuts_a_frame_s_loudest_partials(preset):
+    """No bin within KEEP_PEAKS_DB of its frame's peak comes out quieter than it went in; the
+    rest are still cut and raised."""
+    from mst_live.block_optimiser import KEEP_PEAKS_DB
+
+    eng = make(preset, params={"steps": 20, "max_change": 12.0, "style_weight": 5.0})
+    mag = np.abs(np.random.default_rng(3).standard_normal((preset.settings.n_bins, 10))).astype(np.float32) * 3
+    x, steps, _ = optimise(eng, torch.log1p(torch.from_numpy(mag)))
+    assert steps > 0
+    ratio = (torch.expm1(x) / torch.from_numpy(mag).clamp(min=1e-12)).numpy()
+    near_peak = mag >= mag.max(axis=0, keepdims=True) * 10 ** (-KEEP_PEAKS_DB / 20)
+    assert near_peak.sum() >= 10 and np.all(ratio[near_peak] >= 1 - 1e-4)
+    assert ratio[~near_peak].min() < 0.9 and ratio.max() > 1.05
+
+
+def test_the_style_s_covariance_changes_what_the_optimiser_does(preset):
+    """A preset with the style's mean feature puts its covariance in the loss beside the Gram; one
+    without (before format version 5) matches the Gram alone."""
+    import dataclasses
+
+    mag = np.abs(np.random.default_rng(4).standard_normal((preset.settings.n_bins, 10))).astype(np.float32) * 3
+    content = torch.log1p(torch.from_numpy(mag))
+    assert preset.feature_mean is not None
+    with_cov, _, _ = optimise(make(preset, params={"steps": 10}), content)
+    without, _, _ = optimise(make(dataclasses.replace(preset, feature_mean=None), params={"steps": 10}), content)
+    assert float((with_cov - without).abs().max()) > 1e-3
+
+
 def test_the_optimiser_hands_back_the_features_of_its_result(preset):
     """The style memory takes the features of the optimised block from the optimiser's last pass
     over the weights instead of a pass of its own: they must be the block's own features, with

@@ -10,6 +10,7 @@ from mst_live.losses import (
     gram,
     pitch_classes,
     pitch_loss,
+    style_distances,
     style_loss,
 )
 
@@ -112,3 +113,47 @@ def test_style_loss_with_memory_equals_the_full_gram_of_memory_and_block():
     torch.testing.assert_close(g_ours, g_naive, rtol=1e-9, atol=1e-12)
     # without the memory it is the block's own Gram
     torch.testing.assert_close(style_loss(f, target), ((gram(f) - g_s) ** 2).sum(), rtol=1e-9, atol=1e-12)
+
+
+def test_covariance_distance_equals_the_full_covariance_of_memory_and_block():
+    """The texture term: ‖C − C_s‖² with C the covariance of the memory's columns and the block's
+    together and C_s = G_s − μ_s μ_sᵀ, against both formed naively in float64, value and gradient,
+    with the memory filled and slid, and with none."""
+    g = torch.Generator().manual_seed(5)
+    c = 30
+    mem = FeatureMemory(c, 12, dtype=torch.float64)
+    for n in (5, 9):
+        mem.push(torch.rand(c, n, generator=g, dtype=torch.float64))
+    style = torch.rand(c, 50, generator=g, dtype=torch.float64) + 0.3
+    g_s = gram(style)
+    vals, vecs = torch.linalg.eigh(g_s)
+    mu_s = style.mean(dim=1)
+    target = StyleTarget.from_eig(vecs, vals.clamp(min=0), float((g_s * g_s).sum()), mean=mu_s)
+    c_s = g_s - torch.outer(mu_s, mu_s)
+
+    def naive(x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(dim=1)
+        return ((gram(x) - torch.outer(mu, mu) - c_s) ** 2).sum()
+
+    for memory in (mem, None):
+        f = torch.rand(c, 7, generator=g, dtype=torch.float64).requires_grad_(True)
+        gram_dist, cov = style_distances(f, target, memory)
+        torch.testing.assert_close(gram_dist, style_loss(f, target, memory))
+        (g_ours,) = torch.autograd.grad(cov, f)
+        f2 = f.detach().clone().requires_grad_(True)
+        ref = naive(f2 if memory is None else torch.cat([mem.features, f2], dim=1))
+        (g_naive,) = torch.autograd.grad(ref, f2)
+        torch.testing.assert_close(cov, ref, rtol=1e-8, atol=1e-12)
+        torch.testing.assert_close(g_ours, g_naive, rtol=1e-8, atol=1e-12)
+    # the covariance ignores a shift of every column that the uncentred Gram sees
+    f = torch.rand(c, 40, generator=g, dtype=torch.float64)
+    shifted = f + 0.5 * torch.rand(c, 1, generator=g, dtype=torch.float64)
+    (g0, c0), (g1, c1) = style_distances(f, target), style_distances(shifted, target)
+    assert abs(float(c1 - c0)) < 1e-9 * float(c0) and abs(float(g1 - g0)) > 1e-3 * float(g0)
+    # a target without a mean has no covariance term; a morph keeps a mean only where both have one
+    plain = StyleTarget.from_eig(vecs, vals.clamp(min=0), float((g_s * g_s).sum()))
+    assert style_distances(f, plain)[1] is None
+    assert plain.blend(target, 0.5, 0.0).mean is None
+    half = target.blend(StyleTarget.from_eig(vecs, vals.clamp(min=0), float((g_s * g_s).sum()), mean=2 * mu_s),
+                        0.5, float((g_s * g_s).sum()))
+    torch.testing.assert_close(half.mean, 1.5 * mu_s)

@@ -28,6 +28,8 @@ def test_round_trip(small_preset_path, small):
     assert np.array_equal(q.basis, p.basis) and np.array_equal(q.eigenvalues, p.eigenvalues)
     assert q.gram_sq_norm == p.gram_sq_norm and q.sources == p.sources
     assert np.array_equal(q.bin_mean, p.bin_mean) and np.array_equal(q.bin_std, p.bin_std)
+    assert p.feature_mean.shape == (small.n_filters,) and np.array_equal(q.feature_mean, p.feature_mean)
+    assert q.style_target().mean is not None
     text = q.describe()
     assert "rank" in text and small.describe() in text and p.sources[0][1] in text
 
@@ -77,6 +79,11 @@ def test_chunked_build_equals_whole_build(audio_dir, small):
     many.add(logmag[:, :0], final=True)
     assert one.n_frames == many.n_frames == logmag.shape[1] - small.width + 1
     assert np.allclose(one.gram().numpy(), many.gram().numpy(), rtol=1e-5, atol=1e-7)
+    assert np.allclose(one.mean().numpy(), many.mean().numpy(), rtol=1e-5, atol=1e-7)
+    import torch
+
+    whole = net(torch.from_numpy(logmag)).double()
+    assert np.allclose(one.mean().numpy(), whole.mean(dim=1).numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_built_bin_statistics_are_those_of_the_style(audio_dir, small):
@@ -138,13 +145,22 @@ def test_an_older_format_is_refused_with_how_to_rebuild_it(small_preset_path, tm
         load_preset(old)
 
 
-def test_bad_bin_statistics_are_refused(small_preset_path, tmp_path):
-    n = load_preset(small_preset_path).bin_mean.size
-    short = _rewrite(small_preset_path, tmp_path / "short.npz", bin_std=np.ones(n - 1, np.float32))
-    with pytest.raises(PresetError, match=r"short\.npz: bin_std has shape"):
+def test_a_version_4_preset_loads_without_the_covariance_term(small_preset_path, tmp_path):
+    old = _rewrite(small_preset_path, tmp_path / "v4.npz", format_version=np.int64(4), feature_mean=None)
+    p = load_preset(old)
+    assert p.feature_mean is None and p.format_version == 4 and p.style_target().mean is None
+    assert "mean feature  none" in p.describe()
+
+
+@pytest.mark.parametrize("key", ["bin_mean", "bin_std", "feature_mean"])
+def test_bad_statistics_are_refused(key, small_preset_path, tmp_path):
+    """Each bin's statistics and the mean feature: a wrong length or a negative value names the key."""
+    n = getattr(load_preset(small_preset_path), key).size
+    short = _rewrite(small_preset_path, tmp_path / "short.npz", **{key: np.ones(n - 1, np.float32)})
+    with pytest.raises(PresetError, match=rf"short\.npz: {key} has shape"):
         load_preset(short)
-    neg = _rewrite(small_preset_path, tmp_path / "neg.npz", bin_mean=-np.ones(n, np.float32))
-    with pytest.raises(PresetError, match=r"neg\.npz: bin_mean is negative"):
+    neg = _rewrite(small_preset_path, tmp_path / "neg.npz", **{key: -np.ones(n, np.float32)})
+    with pytest.raises(PresetError, match=rf"neg\.npz: {key} is negative"):
         load_preset(neg)
 
 

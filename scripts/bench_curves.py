@@ -7,7 +7,8 @@ preset's, interpolated in log-magnitude by its strength (0 = the input, 1 = the 
 input's phase kept, peak-normalised. Every output is brought to the input's loudness (RMS) before
 it is measured, so level buys nothing. Where both curves cover the same range of content kept,
 they are compared at equal content kept by linear interpolation, on the clip and on the clip
-started 1 s and 2 s later (`WINDOWS`), and the verdict is the median over those windows.
+started 1 s and 2 s later (`WINDOWS`), and the verdict is the median over those windows. A second
+count compares with the baseline's points within the flatness bar the engine is held to.
 
 Run: .venv/bin/python scripts/bench_curves.py   (writes the 'curves' section of BENCHMARKS.md and
 docs/bench/curves-N.png). Needs `make bench-deps` and the quality benchmark's music.
@@ -41,6 +42,9 @@ CLIP = 10.0
 WINDOWS = (0.0, 1.0, 2.0)
 ENGINE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)  # PARAMS["style_weight"].default among them
 BASELINE_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# The hiss bar the engine is held to up to its default (flatness over the flatter of input and
+# style); a second count compares with only the baseline's points that keep to it as well.
+FLATNESS_BAR = 1.5
 MORE_STEPS = (16, 32)  # what more optimiser steps per block buy, at these style weights:
 MORE_STEPS_WEIGHTS = (1.0, 2.0)
 STYLE_MEASURES = (("gram", "Gram gap"), ("corr", "corr gap"))
@@ -171,7 +175,7 @@ def main() -> None:
     PICTURES.mkdir(parents=True, exist_ok=True)
     net = FeatureNet(s, precision=choose("cpu", "auto").precision)
     default = PARAMS["style_weight"].default
-    sections, total_above = [], 0
+    sections, total_above, total_clean = [], 0, 0
     for n, (label, content_file, c_at, style_file) in enumerate(PAIRS, 1):
         content = read_mono(root / content_file, s.sample_rate)
         x = cut(content, c_at, CLIP)
@@ -184,10 +188,12 @@ def main() -> None:
         print(label, flush=True)
         ref_notes = qm.transcribe(x)
         engine, base = sweep(x, preset, net, sm, flat_ref, ref_notes)
-        windows = [compare(engine, base)]
+        curves = [(engine, base)]
         for shift in WINDOWS[1:]:
             xw = cut(content, c_at + shift, CLIP)
-            windows.append(compare(*sweep(xw, preset, net, sm, max(qm.flatness(xw), style_flat))))
+            curves.append(sweep(xw, preset, net, sm, max(qm.flatness(xw), style_flat)))
+        windows = [compare(e, b) for e, b in curves]
+        clean = [compare(e, [p for p in b if p["flat"] <= FLATNESS_BAR]) for e, b in curves]
         steps = []
         for n_steps in MORE_STEPS:
             for w in MORE_STEPS_WEIGHTS:
@@ -203,14 +209,17 @@ def main() -> None:
         rows += [table_row(f"engine, {p['steps']} steps", f"style weight {p['w']:g}", p) for p in steps]
         rows += [table_row("causal mean+spread", f"strength {p['a']:g}", p) for p in base]
         said, above = verdict(windows)
+        said_clean, above_clean = verdict(clean)
         total_above += above
+        total_clean += above_clean
         up_to_default = max(p["flat"] for p in engine if p["w"] <= default)
         sections.append(f"**{label}**\n\n![{label}: style against content kept](docs/bench/curves-{n}.png)\n\n"
                         + "\n".join(rows) + f"\n\nEngine minus baseline at equal content kept (the median over the "
                         f"engine's points the baseline covers; in bold its median over {len(WINDOWS)} windows, the clip and the "
                         f"clip started {' s and '.join(f'{w:g}' for w in WINDOWS[1:])} s later, each window's in "
                         f"brackets): "
-                        f"{said}. Largest flatness excess up to the default: {up_to_default:.2f}.\n")
+                        f"{said}. Largest flatness excess up to the default: {up_to_default:.2f}. Against the "
+                        f"baseline's points with a flatness excess of at most {FLATNESS_BAR:g}: {said_clean}.\n")
         print(sections[-1], flush=True)
     body = "\n".join([
         "## Style against content kept: the engine's knob beside the causal mean+spread match",
@@ -234,7 +243,8 @@ def main() -> None:
         "",
         *sections,
         f"Comparisons with the engine at or above the baseline (bold medians): {total_above} of "
-        f"{len(PAIRS) * len(STYLE_MEASURES) * len(CONTENT_MEASURES)}.",
+        f"{len(PAIRS) * len(STYLE_MEASURES) * len(CONTENT_MEASURES)}; against the baseline's points within "
+        f"the flatness bar the engine is held to ({FLATNESS_BAR:g}): {total_clean}.",
     ])
     write_section("curves", body)
 

@@ -272,11 +272,15 @@ def load_preset(path: str | os.PathLike) -> Preset:
     n_frames = int(_scalar(arrays, "n_frames"))
     if n_frames < 1:
         raise PresetError(f"{where}: n_frames={n_frames} must be positive")
-    for key in ("bin_mean", "bin_std"):
-        if arrays[key].shape != (settings.n_bins,):
-            raise PresetError(f"{where}: {key} has shape {arrays[key].shape}, expected ({settings.n_bins},)")
+    # statistics of non-negative values: each bin's log1p magnitude, and the rectified features
+    for key, size, of in (("bin_mean", settings.n_bins, "log1p magnitude"), ("bin_std", settings.n_bins, "log1p magnitude"),
+                          ("feature_mean", settings.n_filters, "rectified feature")):
+        if key not in arrays:
+            continue
+        if arrays[key].shape != (size,):
+            raise PresetError(f"{where}: {key} has shape {arrays[key].shape}, expected ({size},)")
         if np.any(arrays[key] < 0):
-            raise PresetError(f"{where}: {key} is negative, which no log1p magnitude can be")
+            raise PresetError(f"{where}: {key} is negative, which no {of} can be")
     palette = arrays.get("palette")
     if palette is not None and (palette.shape[0] != settings.n_bins or not 1 <= palette.shape[1] <= 65536):
         raise PresetError(f"{where}: palette has shape {palette.shape}, expected ({settings.n_bins}, 1 to 65536 frames)")
@@ -286,11 +290,6 @@ def load_preset(path: str | os.PathLike) -> Preset:
     if ages is not None and ages.shape != (palette.shape[1],):
         raise PresetError(f"{where}: palette_age has shape {ages.shape}, expected one age per palette frame "
                           f"({palette.shape[1]},)")
-    mean = arrays.get("feature_mean")
-    if mean is not None and mean.shape != (settings.n_filters,):
-        raise PresetError(f"{where}: feature_mean has shape {mean.shape}, expected ({settings.n_filters},)")
-    if mean is not None and np.any(mean < 0):
-        raise PresetError(f"{where}: feature_mean is negative, which no rectified feature can be")
     return Preset(
         settings=settings,
         weights_checksum=checksum,
@@ -305,7 +304,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         path=p,
         palette=palette,
         palette_age=ages,
-        feature_mean=mean,
+        feature_mean=arrays.get("feature_mean"),
         format_version=int(_scalar(arrays, "format_version")),
     )
 

@@ -28,6 +28,7 @@ from .compute import Choice, choose
 from .dsp.bin_match import BinMatcher
 from .dsp.envelope import envelope_ceiling
 from .dsp.fifo import FrameQueue, SampleFifo
+from .dsp.frame_level import FrameLevel
 from .dsp.onsets import OnsetClock
 from .dsp.output_chain import OutputChain
 from .dsp.stft import StreamingSTFT
@@ -110,6 +111,7 @@ class StyleEngine:
         # the first stage (None with match=False); `reset` seeds its running statistics from its prior
         self.matcher = BinMatcher(preset.bin_mean, preset.bin_std) if match else None
         self._clock = OnsetClock(s)  # each frame's age in its note, for the style's own frames
+        self._level = FrameLevel(s.n_bins, sample_rate=s.sample_rate, hop_length=s.hop_length)
         self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
                                           look_ahead=look_ahead)
         self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
@@ -125,6 +127,7 @@ class StyleEngine:
         self._stft = StreamingSTFT(n_fft=s.n_fft, hop_length=s.hop_length)
         self._phase.reset()
         self._clock.reset()
+        self._level.reset()
         if self.matcher is not None:
             self.matcher.reset()
         self._pending = FrameQueue()
@@ -225,7 +228,7 @@ class StyleEngine:
         if self.matcher is not None:
             self.matcher.learn(raw[:, :commit])
         ages = self._clock(mag, commit=commit)
-        steps, features, exact = 0, None, True
+        steps, features, exact, share = 0, None, True, 0.0
         if p.bypass or p.style_weight == 0.0:
             content = x = torch.from_numpy(raw).to(self.device)
         else:
@@ -257,7 +260,14 @@ class StyleEngine:
         t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
         x = torch.clamp(x[:, :commit], min=0.0)
         self._remember(x, content[:, :commit], features)
-        out_mag = torch.expm1(x).cpu().numpy() if not p.bypass else mag[:, :commit]
+        if steps:  # the optimiser reshapes each frame; the frame's level moves as the first stage left it
+            # (above style weight 1 the optimiser also fits the style's own frames to what is played,
+            # level included: the hold fades out by a tenth of the style's own sound, style weight 1.26)
+            out_mag = self._level(torch.expm1(x).cpu().numpy(), torch.expm1(content[:, :commit]).cpu().numpy(),
+                                  amount=max(0.0, 1.0 - 10.0 * share))
+        else:
+            out_mag = torch.expm1(x).cpu().numpy() if not p.bypass else mag[:, :commit]
+            self._level.reset()
         self._wet.push(self._phase.push(out_mag, phases=frames[:, :commit], exact=exact))
         self.stats.blocks += 1
         self.stats.evaluations += steps

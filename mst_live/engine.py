@@ -200,7 +200,7 @@ class StyleEngine:
             block = torch.zeros(self.settings.n_bins, self.net.context + self.block_frames, device=self.device)
             t0 = time.perf_counter()
             self.net(block)
-            self.planner.memory_pass = time.perf_counter() - t0
+            self.planner.record_memory_pass(time.perf_counter() - t0)
 
     def fit(self, seconds: float) -> str | None:
         """Make a block without optimiser steps fit in ``seconds`` (the live worker's time per block,
@@ -234,7 +234,7 @@ class StyleEngine:
         if self.matcher is not None:
             self.matcher.learn(raw[:, :commit])
         ages = self._clock(mag, commit=commit)
-        steps, features, exact, share = 0, None, True, 0.0
+        steps, features, exact, share, optimise = 0, None, True, 0.0, False
         if p.bypass or p.style_weight == 0.0:
             content = x = torch.from_numpy(raw).to(self.device)
         else:
@@ -265,7 +265,9 @@ class StyleEngine:
             exact = sound is None and (steps == 0 or self.phase == "input")
         t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
         x = torch.clamp(x[:, :commit], min=0.0)
-        self._remember(x, content[:, :commit], features)
+        forward = self._remember(x, content[:, :commit], features)
+        if optimise and not steps:
+            self.planner.record_dry_block(forward)
         out_mag = torch.expm1(x).cpu().numpy() if not p.bypass else mag[:, :commit]
         if steps:  # the optimiser reshapes each frame; the frame's level moves as the first stage left it
             # (after the memory took the optimiser's frames, whose features its last pass computed)
@@ -279,18 +281,23 @@ class StyleEngine:
         self.stats.last_steps = steps
         self.planner.record_post(time.perf_counter() - t_post)
 
-    def _remember(self, x: torch.Tensor, content: torch.Tensor, features: torch.Tensor | None) -> None:
+    def _remember(self, x: torch.Tensor, content: torch.Tensor, features: torch.Tensor | None) -> float:
         """The emitted frames become the next block's left context, and their features the style
         memory's newest (the optimiser's last pass computed them already, where it ran: a feature
-        depends only on frames at or before its own, so the loss's padding did not touch them)."""
-        k, commit = self.net.context, x.shape[1]
+        depends only on frames at or before its own, so the loss's padding did not touch them).
+        Returns the seconds a forward pass of the network took here, 0 where none was made."""
+        k, commit, forward = self.net.context, x.shape[1], 0.0
         with torch.no_grad():
             if self.memory_frames:
-                f = features[:, :commit] if features is not None else self.net(torch.cat([self._ctx_out, x], dim=1))
-                self._memory.push(f)
+                if features is None:
+                    t0 = time.perf_counter()
+                    features = self.net(torch.cat([self._ctx_out, x], dim=1))
+                    forward = time.perf_counter() - t0
+                self._memory.push(features[:, :commit])
             if k:
                 self._ctx_out = torch.cat([self._ctx_out, x], dim=1)[:, -k:]
                 self._ctx_in = torch.cat([self._ctx_in, content], dim=1)[:, -k:]
+        return forward
 
     def _output(self, n: int) -> np.ndarray:
         wet, dry = self._wet.pop(n), self._dry.pop(n)

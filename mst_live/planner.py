@@ -19,6 +19,7 @@ class StepPlanner:
         self.last_eval = 0.0
         self.eval_seconds = 0.0  # running mean of one evaluation, for the status
         self.memory_pass = 0.0  # what a block without optimiser steps pays for the style memory
+        self.eval_per_forward = 0.0  # one evaluation over one forward pass of a block, measured at warm-up
 
     def clear(self) -> None:
         """Forget the timings (what a first, cold pass measured), but not the running mean."""
@@ -32,6 +33,20 @@ class StepPlanner:
 
     def record_post(self, seconds: float) -> None:
         self.post.append(seconds)
+
+    def record_memory_pass(self, seconds: float) -> None:
+        """What one forward pass of a block costs, timed at warm-up beside the evaluations."""
+        self.memory_pass = seconds
+        typical = _median(self.evals)
+        self.eval_per_forward = typical / seconds if typical > 0 and seconds > 0 else 0.0
+
+    def record_dry_block(self, forward_seconds: float) -> None:
+        """A block that got no steps times no evaluation, so the timings of a load that has passed
+        would keep every later block dry; the forward pass it made for the style memory is fresh
+        evidence of the network's speed, and the evaluation cost it implies replaces them."""
+        if self.eval_per_forward > 0 and forward_seconds > 0:
+            self.evals.clear()
+            self.record_eval(forward_seconds * self.eval_per_forward)
 
     def block_cost(self) -> float:
         """The typical cost of a block beyond its optimiser steps."""

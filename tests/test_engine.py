@@ -325,6 +325,28 @@ def test_deadline_falls_back_to_fewer_steps(preset):
     assert eng.stats.evaluations == 0 and eng.stats.dry_blocks == eng.stats.blocks > 0
 
 
+def test_steps_come_back_after_a_load_has_passed(preset):
+    """Timings from a burst of load (each evaluation 30 s) make the next block dry; the forward pass
+    that block makes for the style memory shows the network fast again, and the blocks after it get
+    their steps: a dry block times no evaluation, and without that evidence every later block stayed dry."""
+    import time
+
+    eng = make(preset, params={"steps": 4})
+    eng.warm_up()
+    assert eng.planner.eval_per_forward > 0
+    for _ in range(64):
+        eng.planner.record_eval(30.0)
+    x = melody(2.0, seed=5)
+    hop = preset.settings.hop_length
+    dry_after = []
+    for i in range(0, x.size, eng.block_frames * hop):
+        eng.process(x[i : i + eng.block_frames * hop], deadline=time.perf_counter() + 10.0)
+        dry_after.append(eng.stats.dry_blocks)
+    assert eng.stats.blocks >= 4
+    assert dry_after[-1] == 1  # the first block only: planned at 60 s, it had 10
+    assert eng.stats.evaluations == 4 * (eng.stats.blocks - 1)
+
+
 def test_warm_up_times_the_optimiser_whatever_the_parameters(preset):
     for start in ({"style_weight": 0.0}, {"bypass": 1}, {"steps": 0}):
         eng = make(preset, params=start)

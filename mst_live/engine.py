@@ -234,7 +234,7 @@ class StyleEngine:
         if self.matcher is not None:
             self.matcher.learn(raw[:, :commit])
         ages = self._clock(mag, commit=commit)
-        steps, features, exact, share, optimise = 0, None, True, 0.0, False
+        steps, features, exact, share, dry = 0, None, True, 0.0, False
         if p.bypass or p.style_weight == 0.0:
             content = x = torch.from_numpy(raw).to(self.device)
         else:
@@ -260,13 +260,14 @@ class StyleEngine:
                                                     memory=self._memory, commit=commit,
                                                     played=torch.from_numpy(mag).to(self.device),
                                                     ceiling=None if ceiling is None else torch.from_numpy(ceiling))
-            self.stats.dry_blocks += optimise and steps == 0
+            dry = optimise and steps == 0  # meant for the optimiser, but the deadline left no step
+            self.stats.dry_blocks += dry
             # the style's own frames have no phase of their own: theirs is rebuilt, from the input's
             exact = sound is None and (steps == 0 or self.phase == "input")
         t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
         x = torch.clamp(x[:, :commit], min=0.0)
         forward = self._remember(x, content[:, :commit], features)
-        if optimise and not steps:
+        if dry:
             self.planner.record_dry_block(forward)
         out_mag = torch.expm1(x).cpu().numpy() if not p.bypass else mag[:, :commit]
         if steps:  # the optimiser reshapes each frame; the frame's level moves as the first stage left it

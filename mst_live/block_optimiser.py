@@ -7,8 +7,18 @@ import time
 
 import torch
 
+from .dsp.mel import mel_bank
 from .features import FeatureNet
-from .losses import FeatureMemory, chroma_filterbank, content_loss, pitch_classes, pitch_loss, style_distances
+from .losses import (
+    FeatureMemory,
+    attack_envelope,
+    attack_loss,
+    chroma_filterbank,
+    content_loss,
+    pitch_classes,
+    pitch_loss,
+    style_distances,
+)
 from .optimize import lbfgs
 from .params import ParamValues
 from .planner import StepPlanner
@@ -29,6 +39,12 @@ COVARIANCE_SHARE = 0.5
 # No bin within this many dB of its frame's peak is cut: the covariance term otherwise pulls the
 # played partials down toward the floor around them, which is hiss (docs/design-notes.md).
 KEEP_PEAKS_DB = 10.0
+# The attack term at weight 1 and with every attack of the block lost is worth this share of the
+# block's style distance at its first evaluation (the distance's scale differs by orders of
+# magnitude from style to style, as for the covariance).
+ATTACK_SHARE = 0.15
+ATTACK_BANDS = 40  # mel bands the attacks are measured in
+ATTACK_RANGE = 1e-8  # bands this far (80 dB) under the block's loudest count as silence
 
 
 def bounded_gains(content: torch.Tensor, max_change_db: float, ceiling: torch.Tensor | None = None, *,
@@ -67,6 +83,7 @@ class BlockOptimiser:
         s = net.settings
         self._pitch_bank = torch.from_numpy(chroma_filterbank(sample_rate=s.sample_rate, n_fft=s.n_fft)).to(
             device=net.device, dtype=torch.float32)
+        self._attack_bank = torch.from_numpy(mel_bank(s, ATTACK_BANDS)).to(device=net.device)
         self.reset()
 
     def reset(self) -> None:
@@ -74,14 +91,16 @@ class BlockOptimiser:
 
     def __call__(self, content: torch.Tensor, p: ParamValues, deadline: float | None, *, ctx_in: torch.Tensor,
                  ctx_out: torch.Tensor, memory: FeatureMemory, commit: int | None = None,
-                 played: torch.Tensor | None = None,
+                 played: torch.Tensor | None = None, played_before: torch.Tensor | None = None,
                  ceiling: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor | None]:
         """The optimised block, the evaluations spent, and the features of the block returned.
         ``ctx_in`` / ``ctx_out``: the frames before the block, as played and as emitted.
-        ``played``: the input's own magnitudes, whose pitch classes the pitch term holds (``content``
-        is the first stage's result); by default, those of ``content``. ``ceiling``: magnitudes no
-        bin is raised above (`bounded_gains`)."""
-        loss = self.block_loss(content, p, ctx_in=ctx_in, ctx_out=ctx_out, memory=memory, played=played)
+        ``played``: the input's own magnitudes, whose pitch classes and attacks the pitch and attack
+        terms hold (``content`` is the first stage's result); by default, those of ``content``.
+        ``played_before``: the frame played before the block, which its first attack rises from.
+        ``ceiling``: magnitudes no bin is raised above (`bounded_gains`)."""
+        loss = self.block_loss(content, p, ctx_in=ctx_in, ctx_out=ctx_out, memory=memory, played=played,
+                               played_before=played_before)
         shaped = bounded_gains(content, p.max_change, ceiling, keep_peaks_db=KEEP_PEAKS_DB)
         best: list = [math.inf, None, None]  # the lowest loss seen, its point and its features
 
@@ -106,28 +125,48 @@ class BlockOptimiser:
         return shaped(v)[0], steps, (best[2] if best[1] is v else None)
 
     def block_loss(self, content: torch.Tensor, p: ParamValues, *, ctx_in: torch.Tensor, ctx_out: torch.Tensor,
-                   memory: FeatureMemory, played: torch.Tensor | None = None):
+                   memory: FeatureMemory, played: torch.Tensor | None = None,
+                   played_before: torch.Tensor | None = None):
         """The block's loss as a function of its log-magnitude x: style (the Gram and, where the
-        preset has the style's mean, its covariance, both with the memory), content and pitch terms,
-        over the emitted frames on the left and the last frame repeated on the right."""
+        preset has the style's mean, its covariance, both with the memory), content, pitch and
+        attack terms, over the emitted frames on the left and the last frame repeated on the right.
+        The attacks held are those played: the first stage's gains move slowly, but the style's own
+        sound (above style weight 1) brings the attacks of its recording."""
         net, target = self.net, self.styles.target(p)
         pad = net.tile_padding(content.shape[1], at_least=LOSS_PAD)
         with torch.no_grad():
             fc = net(torch.cat([ctx_in, content, content[:, -1:].expand(-1, pad)], dim=1))
         bank, beta = self._pitch_bank, p.pitch_weight
-        pitch_target = pitch_classes(torch.expm1(content) if played is None else played, bank) if beta > 0 else None
-        scale: list[float] = []  # the covariance's factor, set at the block's first evaluation
+        heard = torch.expm1(content) if played is None else played
+        pitch_target = pitch_classes(heard, bank) if beta > 0 else None
+        attacks, gamma = self._attack_bank, p.attack_weight
+        before = torch.expm1(ctx_out[:, -1:])  # the frame emitted last, which the block's first attack rises from
+        if gamma > 0:
+            with torch.no_grad():
+                heard = torch.cat([torch.expm1(ctx_in[:, -1:]) if played_before is None else played_before, heard],
+                                  dim=1)
+                floor = float((attacks @ (heard * heard)).max()) * ATTACK_RANGE + 1e-20
+                attack_target = attack_envelope(heard, attacks, floor)
+                attack_sq = float((attack_target * attack_target).sum()) + 1e-3 * attack_target.numel()
+        scale: list[float] = []  # the covariance's and the attacks' factors, set at the first evaluation
 
         def loss(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             f = net(torch.cat([ctx_out, x, x[:, -1:].expand(-1, pad)], dim=1))
             style, cov = style_distances(f, target, memory)
+            if not scale:
+                scale.append(0.0 if cov is None else
+                             COVARIANCE_SHARE * max(float(style.detach()), 0.0) / max(float(cov.detach()), 1e-12))
             if cov is not None:
-                if not scale:
-                    scale.append(COVARIANCE_SHARE * max(float(style.detach()), 0.0) / max(float(cov.detach()), 1e-12))
                 style = style + scale[0] * cov
+            if len(scale) < 2:
+                scale.append(ATTACK_SHARE * max(float(style.detach()), 0.0) / attack_sq if gamma > 0 else 0.0)
             value = p.style_weight * style + content_loss(f, fc, p.content_weight)
+            mag = torch.expm1(x)
             if pitch_target is not None:
-                value = value + pitch_loss(torch.expm1(x), pitch_target, bank, beta)
+                value = value + pitch_loss(mag, pitch_target, bank, beta)
+            if gamma > 0:
+                value = value + attack_loss(torch.cat([before, mag], dim=1), attack_target, attacks,
+                                            floor, gamma * scale[1])
             return value, f
 
         return loss

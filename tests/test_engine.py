@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from mst_live import ParameterError, load_preset
+from mst_live.dsp.mel import mel_bank
 from mst_live.dsp.stft import stft
 from mst_live.engine import StyleEngine
-from mst_live.losses import chroma_filterbank, pitch_classes
+from mst_live.losses import attack_envelope, chroma_filterbank, pitch_classes
 from mst_live.params import PARAMS, LiveParams
 
 from .conftest import SR, harmonic_melody, melody, own_style_distance
@@ -95,8 +96,8 @@ def test_reported_latency_is_the_minimum_that_lines_up(preset):
 
 def test_overload_takes_fewer_steps_when_time_is_short(preset, monkeypatch):
     """On a clock where each loss evaluation costs 10 ms, a block given 45 ms gets 4 steps, not 30."""
+    from mst_live import block_optimiser, optimize
     from mst_live import engine as engine_mod
-    from mst_live import optimize
 
     class Clock:
         now = 0.0
@@ -106,8 +107,8 @@ def test_overload_takes_fewer_steps_when_time_is_short(preset, monkeypatch):
             return self.now
 
     clock = Clock()
-    monkeypatch.setattr(optimize, "time", clock)
-    monkeypatch.setattr(engine_mod, "time", clock)
+    for module in (optimize, engine_mod, block_optimiser):  # every clock the deadline is planned with
+        monkeypatch.setattr(module, "time", clock)
     eng = make(preset, params={"steps": 30})
     x = melody(1.0, seed=9)
     hop, frames = preset.settings.hop_length, eng.block_frames + eng.overlap_frames
@@ -373,6 +374,30 @@ def test_the_pitch_term_keeps_the_notes_played(preset):
 
     free, kept = moved(0.0), moved(1e4)
     assert free > 1e-3  # the style does move the pitch classes when nothing holds them
+    assert kept < 0.5 * free
+
+
+def test_the_attack_term_keeps_the_attacks_played(preset):
+    """With the attack term the optimised block's attack envelope stays near the first stage's;
+    without it the style's frame-to-frame swells move it."""
+    s = preset.settings
+    x = harmonic_melody(1.0, seed=8)
+    spec = np.abs(stft(x, n_fft=s.n_fft, hop_length=s.hop_length)[:, 4:24]).astype(np.float32)
+    content = torch.log1p(torch.from_numpy(spec))
+    bank = torch.from_numpy(mel_bank(s, 40))
+    padded = torch.cat([torch.zeros(s.n_bins, 1), torch.from_numpy(spec)], dim=1)  # the engine's context is silence
+    floor = float((bank @ padded**2).max()) * 1e-8
+    before = attack_envelope(padded, bank, floor)
+
+    def moved(weight: float) -> float:
+        eng = make(preset, params={"steps": 20, "attack_weight": weight, "pitch_weight": 0.0, "max_change": 24.0})
+        out, steps, _ = optimise(eng, content)
+        assert steps > 0
+        after = attack_envelope(torch.cat([torch.zeros(s.n_bins, 1), torch.expm1(out)], dim=1), bank, floor)
+        return float(((after - before) ** 2).sum())
+
+    free, kept = moved(0.0), moved(100.0)
+    assert free > 1e-3  # the style does move the attacks when nothing holds them
     assert kept < 0.5 * free
 
 

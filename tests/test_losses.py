@@ -2,9 +2,13 @@ import librosa
 import numpy as np
 import torch
 
+from mst_live import Settings
+from mst_live.dsp.mel import mel_bank
 from mst_live.losses import (
     FeatureMemory,
     StyleTarget,
+    attack_envelope,
+    attack_loss,
     chroma_filterbank,
     content_loss,
     gram,
@@ -157,3 +161,26 @@ def test_covariance_distance_equals_the_full_covariance_of_memory_and_block():
     half = target.blend(StyleTarget.from_eig(vecs, vals.clamp(min=0), float((g_s * g_s).sum()), mean=2 * mu_s),
                         0.5, float((g_s * g_s).sum()))
     torch.testing.assert_close(half.mean, 1.5 * mu_s)
+
+
+def test_mel_bank_is_librosas():
+    for settings, bands in ((Settings(), 40), (Settings(sample_rate=48000, n_fft=1024, hop_length=256), 64)):
+        theirs = librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.n_fft, n_mels=bands, norm=None)
+        ours = mel_bank(settings, bands)
+        assert ours.shape == (bands, settings.n_bins)
+        assert np.abs(ours - theirs).max() < 1e-6
+
+
+def test_attack_loss_ignores_a_steady_eq_and_sees_a_swell():
+    bank = torch.from_numpy(mel_bank(Settings(), 40)).double()
+    g = torch.Generator().manual_seed(5)
+    level = torch.full((12,), 0.1, dtype=torch.float64)
+    level[6:] = 2.0  # a note starts at frame 6
+    mag = torch.rand(1025, 1, generator=g, dtype=torch.float64) * level[None, :]
+    target = attack_envelope(mag, bank, 1e-12)
+    assert int(target.argmax()) == 5  # the rise into frame 6
+    eq = torch.exp(torch.rand(1025, 1, generator=g, dtype=torch.float64) * 4 - 2)  # ±2 nats, steady
+    assert float(attack_loss(mag * eq, target, bank, 1e-12, 1.0)) < 1e-12
+    swell = mag.clone()
+    swell[:300, 9] *= 4.0  # the lower bands swell for one frame, as a style's pumping does
+    assert float(attack_loss(swell, target, bank, 1e-12, 1.0)) > 1e-3

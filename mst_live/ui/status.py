@@ -26,8 +26,9 @@ def render(fields: dict[str, Any]) -> Table:
     t.add_column()
     t.add_row("input", _meter(fields.get("in_peak", 0.0)))
     t.add_row("output", _meter(fields.get("out_peak", 0.0)))
-    t.add_row("style / content / pitch", f"{fields.get('style_weight', 0):g} / {fields.get('content_weight', 0):g}"
-              f" / {fields.get('pitch_weight', 0):g}")
+    t.add_row("style / content / pitch / attack", f"{fields.get('style_weight', 0):g} / "
+              f"{fields.get('content_weight', 0):g} / {fields.get('pitch_weight', 0):g} / "
+              f"{fields.get('attack_weight', 0):g}")
     t.add_row("preset / morph", f"#{fields.get('style_index', 0)} / {fields.get('morph', 0):.2f}")
     t.add_row("mix / level", f"{fields.get('mix', 0):.2f} / {fields.get('level', 0):+.1f} dB"
               + ("   BYPASS" if fields.get("bypass") else ""))

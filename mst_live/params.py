@@ -44,7 +44,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("content_weight", 0.0, 100.0, 1e-2, "float", "weight of the content term α", midi_curve="log"),
     Param("pitch_weight", 0.0, 1e4, 1e3, "float", "weight of the pitch term: keeps the pitch classes of what is "
           "played; 0 lets the style move them", midi_curve="log"),
-    Param("attack_weight", 0.0, 100.0, 1.0, "float", "weight of the attack term: keeps the attacks where they were "
+    Param("attack_weight", 0.0, 100.0, 1.0, "float", "weight of the attack term: keeps the attacks as they are "
           "played; 0 lets the style's swells sound as attacks of their own", midi_curve="log"),
     Param("morph", 0.0, 1.0, 0.0, "float", "blend toward --morph-preset: 0 = the preset, 1 = the morph preset"),
     Param("steps", 0, 200, 8, "int", "optimiser steps (loss evaluations) per block; live, fewer if the deadline needs it"),

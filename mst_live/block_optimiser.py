@@ -140,13 +140,13 @@ class BlockOptimiser:
         heard = torch.expm1(content) if played is None else played
         pitch_target = pitch_classes(heard, bank) if beta > 0 else None
         attacks, gamma = self._attack_bank, p.attack_weight
-        before = torch.expm1(ctx_out[:, -1:])  # the frame emitted last, which the block's first attack rises from
         if gamma > 0:
+            before = torch.expm1(ctx_out[:, -1:])  # the frame emitted last, which the block's first attack rises from
             with torch.no_grad():
-                heard = torch.cat([torch.expm1(ctx_in[:, -1:]) if played_before is None else played_before, heard],
-                                  dim=1)
-                floor = float((attacks @ (heard * heard)).max()) * ATTACK_RANGE + 1e-20
-                attack_target = attack_envelope(heard, attacks, floor)
+                played_from = torch.cat(
+                    [torch.expm1(ctx_in[:, -1:]) if played_before is None else played_before, heard], dim=1)
+                floor = float((attacks @ (played_from * played_from)).max()) * ATTACK_RANGE + 1e-20
+                attack_target = attack_envelope(played_from, attacks, floor)
                 attack_sq = float((attack_target * attack_target).sum()) + 1e-3 * attack_target.numel()
         scale: list[float] = []  # the covariance's and the attacks' factors, set at the first evaluation
 

@@ -140,7 +140,7 @@ class StyleEngine:
         self._ctx_out, self._ctx_in = (torch.zeros(s.n_bins, k, device=self.device) for _ in range(2))
         self._memory = FeatureMemory(s.n_filters, self.memory_frames, device=self.device)
         self.optimiser.reset()
-        self._played_last = torch.zeros(s.n_bins, 1, device=self.device)  # silence before the stream
+        self._played_last = np.zeros((s.n_bins, 1), np.float32)  # silence before the stream
         self._wet, self._dry = SampleFifo(), SampleFifo()
         for fifo in (self._wet, self._dry):
             fifo.push_zeros(self.latency)
@@ -231,7 +231,6 @@ class StyleEngine:
         they came out louder, a flutter at the block rate."""
         p = self.params.snapshot()
         mag = np.abs(frames)
-        played = torch.from_numpy(mag).to(self.device)
         raw = np.log1p(mag)
         if self.matcher is not None:
             self.matcher.learn(raw[:, :commit])
@@ -260,14 +259,15 @@ class StyleEngine:
                 ceiling = None if depth is None else np.maximum(envelope_ceiling(np.expm1(first), depth), mag)
                 x, steps, features = self.optimiser(content, p, deadline, ctx_in=self._ctx_in, ctx_out=self._ctx_out,
                                                     memory=self._memory, commit=commit,
-                                                    played=played, played_before=self._played_last,
+                                                    played=torch.from_numpy(mag).to(self.device),
+                                                    played_before=torch.from_numpy(self._played_last).to(self.device),
                                                     ceiling=None if ceiling is None else torch.from_numpy(ceiling))
             dry = optimise and steps == 0  # meant for the optimiser, but the deadline left no step
             self.stats.dry_blocks += dry
             # the style's own frames have no phase of their own: theirs is rebuilt, from the input's
             exact = sound is None and (steps == 0 or self.phase == "input")
         t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
-        self._played_last = played[:, commit - 1 : commit]
+        self._played_last = mag[:, commit - 1 : commit].copy()
         x = torch.clamp(x[:, :commit], min=0.0)
         forward = self._remember(x, content[:, :commit], features)
         if dry:

@@ -378,8 +378,8 @@ def test_the_pitch_term_keeps_the_notes_played(preset):
 
 
 def test_the_attack_term_keeps_the_attacks_played(preset):
-    """With the attack term the optimised block's attack envelope stays near the first stage's;
-    without it the style's frame-to-frame swells move it."""
+    """With the attack term the optimised block's attack envelope stays near the input's (here no
+    first stage ran, so the block is what was played); without it the style's swells move it."""
     s = preset.settings
     x = harmonic_melody(1.0, seed=8)
     spec = np.abs(stft(x, n_fft=s.n_fft, hop_length=s.hop_length)[:, 4:24]).astype(np.float32)

@@ -37,7 +37,7 @@ from .errors import ParameterError, check_int
 from .features import FeatureNet
 from .latency import MODES
 from .losses import FeatureMemory
-from .palette import sound_share, toward_sound
+from .palette import FULL_AT, sound_share, toward_sound
 from .params import LiveParams
 from .planner import StepPlanner
 from .preset import Preset
@@ -48,6 +48,11 @@ from .styles import Styles
 # style's own frames to what is played, level included (held at 0.7 there, folk's onsets at style
 # weight 2 fell 0.82 -> 0.77).
 HOLD_LEVEL_UNTIL_SHARE = 0.1
+
+
+# parameter settings whose blocks take every path a knob can reach: the reshaping alone (the
+# defaults), the style's own sound beside the optimiser, and the style's sound alone
+WARM_UP_PATHS = ({}, {"style_weight": 2.0}, {"style_weight": FULL_AT})
 
 
 @dataclass
@@ -181,18 +186,25 @@ class StyleEngine:
         return out
 
     def warm_up(self) -> None:
-        """Run two blocks through everything (at least 4 steps, whatever the parameters), so that
-        the first real block pays no lazy set-up while a device waits and the planner has timings;
-        then time what a block without steps pays for the memory. The parameters are untouched."""
+        """Run blocks through every path a knob can reach, so that no first use pays lazy set-up
+        while a device waits: above a style weight of 1 the style's own sound is matched and its
+        phase rebuilt, by kernels that otherwise load on the first block that needs them (45 ms
+        there, in the middle of a performance). Then time a pass at the defaults (at least 4 steps,
+        whatever the parameters), so that the planner has timings, and what a block without steps
+        pays for the memory. The parameters are untouched."""
         live = self.params
         p = live.snapshot()
-        self.params = LiveParams(style_index=p.style_index, morph=p.morph, steps=max(4, p.steps))
+        base = {"style_index": p.style_index, "morph": p.morph, "steps": max(4, p.steps)}
         try:
             n = (2 * (self.block_frames + self.overlap_frames) + 8) * self.settings.hop_length
             noise = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.05
-            self.process(noise)
-            self.planner.clear()  # the first pass paid for lazy set-up: time a second one
+            for path in WARM_UP_PATHS:
+                self.params = LiveParams(**base, **path)
+                self.reset()
+                self.process(noise)
+            self.planner.clear()  # the passes paid for lazy set-up: time one more at the defaults
             self.reset()
+            self.params = LiveParams(**base)
             self.process(noise)
         finally:
             self.params = live

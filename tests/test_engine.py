@@ -356,6 +356,44 @@ def test_warm_up_times_the_optimiser_whatever_the_parameters(preset):
         assert eng.stats.blocks == 0 and eng.stats.evaluations == 0  # and the stream starts afresh
 
 
+WARM_KERNELS = """
+import sys
+import numba
+import numpy as np
+from mst_live import load_preset
+from mst_live.engine import StyleEngine
+from mst_live.params import LiveParams
+
+def kernels():
+    return {(name, str(sig)) for mod in list(sys.modules.values()) if getattr(mod, "__name__", "").startswith("mst_live")
+            for name, f in vars(mod).items() if isinstance(f, numba.core.registry.CPUDispatcher) for sig in f.signatures}
+
+eng = StyleEngine(load_preset(sys.argv[1]), block_frames=8, params=LiveParams(), device="cpu", precision="float32")
+eng.warm_up()
+warm = kernels()
+x = np.random.default_rng(1).standard_normal(22050).astype(np.float32) * 0.1
+for name, value in (("style_weight", 0.0), ("style_weight", 1.5), ("style_weight", 4.0), ("style_weight", 100.0),
+                    ("attack_weight", 0.0), ("pitch_weight", 0.0), ("steps", 0), ("bypass", 1)):
+    eng.params.set(name, value)
+    for i in range(0, x.size, 512):
+        eng.process(x[i : i + 512])
+print(sorted(kernels() - warm))
+"""
+
+
+def test_warm_up_loads_every_kernel_a_knob_can_reach(small_preset_path):
+    """A compiled kernel's first call loads it (45 ms for the phase rebuild's): no knob turned
+    mid-performance may be the first to call one. In a fresh interpreter, so that what other
+    tests called does not hide a kernel the warm-up missed."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", WARM_KERNELS, str(small_preset_path)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
 def test_the_pitch_term_keeps_the_notes_played(preset):
     """With the pitch term the optimised block's pitch-class profile stays near the input's;
     without it the style is free to move energy to other notes."""

@@ -9,12 +9,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from ..compute import cpu_threads
 from ..engine import StyleEngine
 from ..errors import MstError, ParameterError
 from ..io import device_callback as dc
 from ..io.audio import DeviceError, find_device
+from ..io.engine_thread import EngineThread
 from ..io.live import STALL_S, LiveRunner, _close_stream, _device_latency
 from ..io.portaudio import check_sounddevice, raw_stream
 from ..io.render import Take
@@ -38,7 +40,8 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     device_rate = int(sd.query_devices(rate_dev)["default_samplerate"])
     blocksize = getattr(args, "blocksize", 0) or 0
     engine = make_engine()
-    engine.warm_up()
+    worker = EngineThread(engine)
+    worker.warm_up()
     # everything alive now (weights, buffers, modules) leaves the collector's view, so that a
     # collection in the worker stays short (the device callback never runs Python)
     gc.collect()
@@ -68,13 +71,13 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
         common = dict(samplerate=device_rate, blocksize=blocksize, callback=dc.CALLBACK, user_data=runner.state.address)
         if in_dev is not None and out_dev is not None:
             stream = raw_stream("duplex", channels=(runner.width, args.channels), device=(in_dev, out_dev), **common)
-            worker = threading.Thread(target=runner.work_from_ring, args=(runner.to_device, take), daemon=True)
+            job = partial(runner.work_from_ring, runner.to_device, take)
         elif out_dev is not None:
             stream = raw_stream("output", channels=args.channels, device=out_dev, **common)
-            worker = threading.Thread(target=runner.work_from_file, args=(args.input,), daemon=True)
+            job = partial(runner.work_from_file, args.input)
         else:
             stream = raw_stream("input", channels=runner.width, device=in_dev, **common)
-            worker = threading.Thread(target=runner.work_from_ring, args=(lambda y: None, take), daemon=True)
+            job = partial(runner.work_from_ring, lambda y: None, take)
     except sd.PortAudioError as exc:
         events.emit("error", message=str(exc))
         events.close()
@@ -91,7 +94,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
     reported = None
     try:
         stream.start()
-        worker.start()
+        worker.start(job)
         device_latency = _device_latency(stream)
         events.emit("start", device_rate=device_rate, latency_ms=round(1000 * runner.latency_s(device_latency), 1),
                     engine_latency_ms=round(1000 * engine.latency / engine.sample_rate, 1),

@@ -52,7 +52,7 @@ HOLD_LEVEL_UNTIL_SHARE = 0.1
 
 # parameter settings whose blocks take every path a knob can reach: the reshaping alone (the
 # defaults), the style's own sound beside the optimiser, and the style's sound alone
-WARM_UP_PATHS = ({}, {"style_weight": 2.0}, {"style_weight": FULL_AT})
+WARM_UP_PATHS = ({}, {"style_weight": 2.0, "steps": 1}, {"style_weight": FULL_AT, "steps": 1})
 
 
 @dataclass
@@ -198,8 +198,8 @@ class StyleEngine:
         try:
             n = (2 * (self.block_frames + self.overlap_frames) + 8) * self.settings.hop_length
             noise = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.05
-            for path in WARM_UP_PATHS:
-                self.params = LiveParams(**base, **path)
+            for path in WARM_UP_PATHS:  # the other paths' timings are not kept: one step each loads them
+                self.params = LiveParams(**{**base, **path})
                 self.reset()
                 self.process(noise)
             self.planner.clear()  # the passes paid for lazy set-up: time one more at the defaults

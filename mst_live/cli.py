@@ -399,6 +399,10 @@ def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:
         if not args.midi:
             raise ParameterError(f"--midi-map {args.midi_map}: needs --midi PORT, the controller to read")
         load_mapping(args.midi_map)
+    if args.midi and not (input_is_file and output_is_file):
+        from .midi.controller import find_port
+
+        find_port(args.midi)  # now, not after seconds of weight generation and the warm-up
     return input_is_file, output_is_file
 
 

@@ -221,3 +221,13 @@ def test_midi_learn_writes_a_mapping(jack_server, midi_out, tmp_path):
     mapping = load_mapping(out)
     learned = {r.param: (r.channel, r.cc) for r in mapping.rules}
     assert learned == {"style_weight": (2, 21), "mix": (2, 22)}
+
+
+def test_a_missing_port_is_refused_before_the_engine_is_built(jack_server, midi_out, presets, tmp_path):
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server, "MIDO_BACKEND": BACKEND}
+    proc = subprocess.run([sys.executable, "-m", "mst_live", "--preset", str(presets[0]), "--input", "mic",
+                           "--midi", "nosuchcontroller"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr  # no traceback, and no network line: no engine was built
+    assert "nosuchcontroller" in lines[0] and "mstctl" in lines[0], lines[0]

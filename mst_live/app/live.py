@@ -57,7 +57,7 @@ def run_live(args: argparse.Namespace, make_engine: Callable[[], StyleEngine], *
         events.emit("warning", message=given_up)
     engine.params.on_change(lambda name, value: events.emit("param", name=name, value=value))
     try:
-        midi = _open_midi(args, engine, events)  # before any device is touched: a bad port fails first
+        midi = _open_midi(args, engine, events)  # before any device is touched (the port was found at the argument check)
     except MstError:
         events.close()
         raise

@@ -41,7 +41,11 @@ def input_names() -> list[str]:
 
 
 def find_port(spec: str) -> str:
-    names = input_names()
+    """The first MIDI input port whose name contains ``spec``; MidiError naming ``spec`` otherwise."""
+    try:
+        names = input_names()
+    except MidiError as exc:
+        raise MidiError(f"MIDI port {spec!r}: {exc}") from None
     matches = [n for n in names if spec.lower() in n.lower()]
     if not matches:
         listing = ", ".join(names) if names else "none"

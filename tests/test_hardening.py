@@ -76,6 +76,8 @@ def sweep_cases(d: Path, preset: Path):
         ("missing mapping file", [*live, "--output", out, "--midi", "x", "--midi-map", d / "none.toml"], "none.toml"),
         ("mapping without --midi", [*live, "--output", out, "--midi-map", d / "bad.toml"], "--midi"),
         ("bad mapping file", [*live, "--output", out, "--midi", "x", "--midi-map", d / "bad.toml"], "line 1"),
+        # a device run: found now, before the engine; one line with or without a MIDI system here
+        ("no such MIDI port", ["--preset", preset, "--input", "mic", "--midi", "nosuchcontroller"], "nosuchcontroller"),
         ("missing preset", ["--preset", d / "nope.npz", "--input", good_in, "--output", out], "nope.npz"),
         ("preset not built for --latency low", [*live, "--output", out, "--latency", "low"], "--latency low needs"),
         ("unknown latency mode", [*live, "--output", out, "--latency", "tiny"], "--latency"),

@@ -9,8 +9,10 @@ Sysex, clock, notes and anything else unmapped are dropped on arrival.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+from contextlib import contextmanager
 
 from ..errors import MstError
 from ..params import LiveParams
@@ -32,10 +34,26 @@ def _mido():
     return mido
 
 
+@contextmanager
+def _c_stderr_silenced():
+    """ALSA and JACK print lines of their own from C when no sequencer or server answers; the
+    error raised after says the same in one line."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def input_names() -> list[str]:
     mido = _mido()
     try:
-        return list(mido.get_input_names())
+        with _c_stderr_silenced():
+            return list(mido.get_input_names())
     except Exception as exc:  # the backend failed to start (no ALSA/JACK)
         raise MidiError(f"MIDI unavailable: {exc}") from None
 

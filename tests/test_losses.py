@@ -163,6 +163,31 @@ def test_covariance_distance_equals_the_full_covariance_of_memory_and_block():
     torch.testing.assert_close(half.mean, 1.5 * mu_s)
 
 
+def test_both_style_terms_weighted_together_have_the_naive_gradient():
+    """The engine's sum, a·Gram distance + b·covariance distance, over a filled memory and the block:
+    value and gradient against both formed naively in float64 (each term's gradient alone above)."""
+    g = torch.Generator().manual_seed(9)
+    c = 24
+    mem = FeatureMemory(c, 10, dtype=torch.float64)
+    for n in (6, 7):
+        mem.push(torch.rand(c, n, generator=g, dtype=torch.float64))
+    style = torch.rand(c, 40, generator=g, dtype=torch.float64) + 0.2
+    g_s, mu_s = gram(style), style.mean(dim=1)
+    vals, vecs = torch.linalg.eigh(g_s)
+    target = StyleTarget.from_eig(vecs, vals.clamp(min=0), float((g_s * g_s).sum()), mean=mu_s)
+    f = torch.rand(c, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+    gram_dist, cov = style_distances(f, target, mem)
+    (g_ours,) = torch.autograd.grad(0.7 * gram_dist + 0.3 * cov, f)
+    f2 = f.detach().clone().requires_grad_(True)
+    x = torch.cat([mem.features, f2], dim=1)
+    mu = x.mean(dim=1)
+    c_s = g_s - torch.outer(mu_s, mu_s)
+    naive = 0.7 * ((gram(x) - g_s) ** 2).sum() + 0.3 * ((gram(x) - torch.outer(mu, mu) - c_s) ** 2).sum()
+    (g_naive,) = torch.autograd.grad(naive, f2)
+    torch.testing.assert_close(0.7 * gram_dist + 0.3 * cov, naive, rtol=1e-8, atol=1e-12)
+    torch.testing.assert_close(g_ours, g_naive, rtol=1e-8, atol=1e-12)
+
+
 def test_mel_bank_is_librosas():
     for settings, bands in ((Settings(), 40), (Settings(sample_rate=48000, n_fft=1024, hop_length=256), 64)):
         theirs = librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.n_fft, n_mels=bands, norm=None)

@@ -109,7 +109,7 @@ def build_preset(
         durations.append(frames / sr)
     total = float(sum(durations))
     if net is None:
-        chosen = choose(device, precision)
+        chosen = choose(device, precision, network=settings.network)
         net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     acc = GramAccumulator(net)
     bins = BinStats(settings.n_bins)

@@ -22,12 +22,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _settings_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analysis and network (must match wherever the preset is used)")
-    g.add_argument("--sample-rate", type=int, default=22050)
-    g.add_argument("--n-fft", type=int, default=2048)
-    g.add_argument("--hop", type=int, default=512)
-    g.add_argument("--filters", type=int, default=4000)
-    g.add_argument("--width", type=int, default=11)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--sample-rate", type=int, default=22050, help="rate the style is analysed at, Hz (22050)")
+    g.add_argument("--n-fft", type=int, default=2048, help="STFT window in samples (2048; --latency low: 512)")
+    g.add_argument("--hop", type=int, default=512, help="STFT hop in samples (512; --latency low: 128)")
+    g.add_argument("--filters", type=int, default=4000, help="random network filters (4000; --latency low: 1024)")
+    g.add_argument("--width", type=int, default=11, help="network filter width in STFT frames (11)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random network (0)")
+    g.add_argument("--network", choices=("structured", "dense"), default="structured",
+                   help="structured: seeded sign flips between Walsh-Hadamard transforms, fast and nothing stored; "
+                   "dense: Gaussian weights, the original algorithm (structured)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,13 +137,14 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 
 PRECISION_HELP = (
-    "network arithmetic: auto (the default) takes bfloat16 on a CUDA GPU; on a CPU the fastest, by a short "
+    "network arithmetic: the structured network (every shipped preset) runs in float32. For a dense preset, "
+    "auto (the default) takes bfloat16 on a CUDA GPU; on a CPU the fastest, by a short "
     "measurement at start, of int8 weights, float16 weights, float32 and, only where the CPU multiplies it "
     "natively (AVX512-BF16, AMX), bfloat16. The choice and why are printed when the run starts")
 
 
 def _compute_args(g, *, device_dest: str = "device") -> None:
-    from .compute import PRECISIONS
+    from .settings import PRECISIONS
 
     g.add_argument("--device", dest=device_dest, metavar="DEVICE", default="auto",
                    help="cpu, cuda, mps or auto: CUDA, then Apple's MPS, then the CPU (auto)")
@@ -181,13 +185,14 @@ def _cmd_preset_build(args: argparse.Namespace) -> int:
 
     settings = Settings(
         sample_rate=args.sample_rate, n_fft=args.n_fft, hop_length=args.hop,
-        n_filters=args.filters, width=args.width, seed=args.seed,
+        n_filters=args.filters, width=args.width, seed=args.seed, network=args.network,
     )
     from .io.paths import check_ending
 
     out = check_ending(args.output, ".npz", option="-o")
     t0 = time.perf_counter()
-    chosen = choose(args.device, args.precision, option="--precision", device_option="--device")
+    chosen = choose(args.device, args.precision, network=settings.network, option="--precision",
+                    device_option="--device")
     print(_network_line(chosen), flush=True)
     net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     with progress_bar("building preset", quiet=args.quiet) as update:
@@ -223,8 +228,8 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
         check_ending(args.picture, ".png", option="--picture")
     frames, rate = audio_info(content_path)
     preset = load_preset(resolve_preset_path(preset_name))
-    chosen = choose(args.device, args.precision, option="--precision", device_option="--device")
     s = preset.settings
+    chosen = choose(args.device, args.precision, network=s.network, option="--precision", device_option="--device")
     t0 = time.perf_counter()
     print(_network_line(chosen), flush=True)
     net = FeatureNet(s, device=chosen.device, precision=chosen.precision)

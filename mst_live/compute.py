@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from .errors import ParameterError
+from .settings import PRECISIONS
 
-# What each precision stores the weights as; the arithmetic is float32 except in bfloat16.
-PRECISIONS = ("auto", "bfloat16", "float16", "int8", "float32")
 # The precisions `auto` may pick on a CPU, the fastest measured. int8 weights (1 % error in each
 # product, 8 % in the input gradient, against bfloat16's 0.3 % and 4 %) scored as bfloat16 and
 # float16 on the quality benchmark's measures (BENCHMARKS.md, "Network arithmetic").
@@ -132,10 +131,12 @@ def measure_product(precision: str, device: torch.device, *, inputs: int = 11275
     return sorted(times)[len(times) // 2]
 
 
-def choose(device: str | torch.device = "auto", precision: str = "auto", *, option: str = "precision",
-           device_option: str = "device") -> Choice:
+def choose(device: str | torch.device = "auto", precision: str = "auto", *, network: str = "structured",
+           option: str = "precision", device_option: str = "device") -> Choice:
     """The device and precision the network runs in, and why.
 
+    The structured network (the default) runs in float32: it stores no weights, so there is
+    nothing for a narrower arithmetic to save, and nothing to measure. For the dense network,
     ``auto``: bfloat16 on a CUDA GPU; on a CPU the fastest, by a short measurement, of the
     precisions that run natively here (bfloat16 only where the CPU multiplies it natively). An
     explicit bfloat16 that the CPU cannot run natively still runs; where it measures more than
@@ -143,6 +144,11 @@ def choose(device: str | torch.device = "auto", precision: str = "auto", *, opti
     """
     dev = pick_device(device, option=device_option)
     check_precision(precision, option=option)
+    if network == "structured":
+        if precision not in ("auto", "float32"):
+            raise ParameterError(f"{option}={precision!r}: the structured network runs in float32 only; the other "
+                                 "precisions are the dense network's (a preset built with --network dense)")
+        return Choice(dev, "float32", "structured network, float32" if precision == "auto" else "asked for")
     if precision == "auto":
         return _choose_auto(dev)[0]
     reason = runnable(precision, dev)

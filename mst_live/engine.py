@@ -113,7 +113,7 @@ class StyleEngine:
             raise ParameterError(f"phase={phase!r} is not 'rebuild' or 'input'")
         self.phase = phase
         self.compute: Choice = (Choice(net.device, net.precision, "the network given") if net is not None
-                                else choose(device, precision))
+                                else choose(device, precision, network=s.network))
         self.device = self.compute.device
         self.net = net or FeatureNet(s, device=self.device, precision=self.compute.precision)
         self.styles = Styles([preset, *(styles or [])], morph, net=self.net)

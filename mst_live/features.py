@@ -11,6 +11,7 @@ import numba
 import numpy as np
 import torch
 
+from .errors import ParameterError
 from .settings import Settings
 
 _LN2 = 0.6931471805599453
@@ -25,9 +26,9 @@ _ULP53 = 2.0**-53
 TILE, TILE_LIMIT = 16, 256
 
 
-def _tiled(columns: int) -> int:
+def _tiled(columns: int, tile: int = TILE) -> int:
     """The columns the network computes for ``columns`` feature columns: short blocks whole tiles."""
-    return columns + (-columns) % TILE if columns < TILE_LIMIT else columns
+    return columns + (-columns) % tile if columns < TILE_LIMIT else columns
 
 
 @numba.njit(cache=True, nogil=True)
@@ -127,7 +128,10 @@ def make_product(matrix: torch.Tensor, *, precision: str, device: str | torch.de
 
 
 class Product:
-    """``matrix @ cols`` and ``matrix.T @ grad`` for one weight matrix, in some arithmetic."""
+    """``matrix @ cols`` and ``matrix.T @ grad`` for one weight matrix, in some arithmetic. ``tile``:
+    the column count it computes fastest in multiples of (1: any count, the cost linear in it)."""
+
+    tile = 1
 
     def forward(self, cols: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -135,12 +139,25 @@ class Product:
     def backward(self, grad: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def conv(self, x: torch.Tensor, width: int) -> torch.Tensor:
+        """Pre-activations (filters, T - width + 1) of the valid conv over ``x`` (bins, T), float32
+        in, through autograd where ``x`` needs a gradient: the product with the unfolded frames."""
+        t = x.shape[1] - width + 1
+        cols = x.unfold(1, width, 1).permute(2, 0, 1).reshape(width * x.shape[0], t)
+        padded = _tiled(t, self.tile)
+        if padded > t:  # zero columns up to a whole tile, cut off again below
+            cols = torch.nn.functional.pad(cols, (0, padded - t))
+        out = _Product.apply(cols, self) if cols.requires_grad else self.forward(cols)
+        return out[:, :t]
+
 
 class DenseProduct(Product):
     """torch's own matmul in the matrix's dtype. The backward product multiplies by the transpose,
     which torch reads from the forward layout with a stride of 11275 elements; a second, transposed
     copy (made the first time a gradient is asked for) reads it in order: 9.5 ms -> 5.0 ms for that
     product on a 38-column block in bfloat16."""
+
+    tile = TILE
 
     def __init__(self, matrix: torch.Tensor) -> None:
         self.matrix = matrix
@@ -159,6 +176,8 @@ class PackedProduct(Product):
     """fbgemm's packed weights: float16 or int8 (per filter scales) in memory, float32 arithmetic
     (int8: the columns quantised per call). A quarter or half of float32's bytes to stream, on any
     x86 CPU with AVX2. Relative error of one product: 2e-4 in float16, 1.3 % in int8."""
+
+    tile = TILE
 
     def __init__(self, matrix: torch.Tensor, precision: str) -> None:
         self.precision = precision
@@ -192,17 +211,19 @@ class PackedProduct(Product):
 
 
 class FeatureNet:
-    """One conv1d over time, frequency bins as channels, no bias, ReLU, 'valid' padding.
+    """One conv1d over time, frequency bins as channels, no bias, ReLU, 'valid' padding: the
+    structured network (structured.py) or the dense one, as ``settings.network`` says.
 
     Valid padding means a chunk with ``width - 1`` frames of left context gives exactly the
     features of the whole signal, which is what makes chunked preset builds and streaming
     blocks agree with whole-clip processing.
 
-    The conv runs as one matmul of the weights, laid out once as (filters, width * bins), with
+    The dense conv runs as one matmul of the weights, laid out once as (filters, width * bins), with
     the unfolded input. torch's conv1d re-lays-out the 45 M weights on every call, which was
     measured at 115 ms per forward and backward pass on a 16-frame block, against 10 ms this way
-    in bfloat16. ``precision`` is a concrete one from compute.PRECISIONS (``compute.choose``
-    resolves 'auto'); the features come out in float32 whatever it is.
+    in bfloat16. ``precision`` is a concrete one from settings.PRECISIONS (``compute.choose``
+    resolves 'auto'; the structured network takes float32 only); the features come out in float32
+    whatever it is.
     """
 
     def __init__(
@@ -213,10 +234,20 @@ class FeatureNet:
         precision: str = "float32",
     ) -> None:
         self.settings = settings
-        weights = network_weights(settings)
-        self.checksum = weights_checksum(weights)
         self.device = torch.device(device)
         self.precision = precision
+        self.product: Product
+        if settings.network == "structured":
+            from .structured import StructuredProduct
+
+            if precision != "float32":
+                raise ParameterError(f"precision={precision!r}: the structured network runs in float32 only "
+                                     "(the precisions are the dense network's)")
+            self.product = StructuredProduct(settings, device=self.device)
+            self.checksum = self.product.checksum
+            return
+        weights = network_weights(settings)
+        self.checksum = weights_checksum(weights)
         w = torch.from_numpy(weights)  # (filters, bins, width)
         matrix = w.permute(0, 2, 1).reshape(settings.n_filters, -1).contiguous()
         self.product = make_product(matrix, precision=precision, device=self.device)
@@ -229,7 +260,8 @@ class FeatureNet:
     def tile_padding(self, frames: int, *, at_least: int) -> int:
         """How many frames to append to ``frames`` (after the left context) so that the feature
         columns fill whole tiles: at least ``at_least``, more where the tile has room, at most
-        the context. The appended frames cost nothing where the tile would be padded anyway."""
+        the context. The appended frames cost nothing where the dense network would pad the tile
+        anyway; the structured network, whose cost is linear in the columns, is given the same loss."""
         return max(0, min(self.context, _tiled(frames + at_least) - frames))
 
     def __call__(self, logmag: torch.Tensor) -> torch.Tensor:
@@ -239,12 +271,7 @@ class FeatureNet:
         t = x.shape[1] - k + 1
         if t <= 0:
             return torch.zeros(self.settings.n_filters, 0, device=self.device)
-        cols = x.unfold(1, k, 1).permute(2, 0, 1).reshape(k * x.shape[0], t)
-        if _tiled(t) > t:  # zero columns up to a whole tile, cut off again below
-            cols = torch.nn.functional.pad(cols, (0, _tiled(t) - t))
-        if not cols.requires_grad:
-            return torch.relu(self.product.forward(cols))[:, :t].float()
-        return torch.relu(_Product.apply(cols, self.product))[:, :t].float()
+        return torch.relu(self.product.conv(x, k)).float()
 
 
 class _Product(torch.autograd.Function):

@@ -10,10 +10,13 @@ refuses any other with one line that says how to get one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import ParameterError, PresetError
-from .preset import Preset, resolve_preset_path
 from .settings import Settings
+
+if TYPE_CHECKING:  # preset.py loads torch: the modes are read by `--help` too
+    from .preset import Preset
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class LatencyMode:
 
 def _shipped(name: str) -> bool:
     try:
+        from .preset import resolve_preset_path
+
         return resolve_preset_path(name).exists()
     except PresetError:
         return False

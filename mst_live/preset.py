@@ -21,12 +21,13 @@ from .losses import StyleTarget
 from .settings import Settings
 
 # 2 added bin_mean and bin_std (the engine's first stage needs them), 3 the palette, 4 its frames'
-# ages, 5 the style's mean feature
-FORMAT_VERSION = 5
+# ages, 5 the style's mean feature, 6 the network's kind in the settings (structured or dense)
+FORMAT_VERSION = 6
 # a version-2 preset has no palette: the style knob's strong end reshapes only; a version-3 palette
 # has no ages: its frames are matched on pitch alone; before version 5 there is no mean feature:
-# the optimiser matches the uncentred Gram alone, not the style's covariance beside it
-READABLE_VERSIONS = (2, 3, 4, 5)
+# the optimiser matches the uncentred Gram alone, not the style's covariance beside it; before
+# version 6 every preset was built on the dense network, and runs on it
+READABLE_VERSIONS = (2, 3, 4, 5, 6)
 MAX_UNPACKED_BYTES = 512 << 20
 
 # key -> (dtype kind, ndim); shapes are checked against the settings below.
@@ -101,6 +102,9 @@ class Preset:
     def check_network(self, settings: Settings, checksum: str) -> None:
         """Refuse to drive a network other than the one this preset was built with."""
         where = self.path or "preset"
+        if settings.network != self.settings.network:
+            raise PresetError(f"{where}: built on the {self.settings.network} network, but the network given is "
+                              f"{settings.network}")
         if settings != self.settings:
             raise PresetError(f"{where}: built for {self.settings.describe()}, but the network is {settings.describe()}")
         if checksum != self.weights_checksum:
@@ -242,7 +246,10 @@ def load_preset(path: str | os.PathLike) -> Preset:
     for key, arr in arrays.items():
         _check_array(where, key, arr)
     try:
-        settings = Settings.from_dict(json.loads(str(_scalar(arrays, "settings_json"))))
+        stored = json.loads(str(_scalar(arrays, "settings_json")))
+        if int(_scalar(arrays, "format_version")) < 6 and isinstance(stored, dict):
+            stored.setdefault("network", "dense")
+        settings = Settings.from_dict(stored)
     except json.JSONDecodeError as exc:
         raise PresetError(f"{where}: settings are not valid JSON ({exc})") from None
     except ParameterError as exc:

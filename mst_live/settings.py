@@ -9,6 +9,11 @@ from typing import Any
 from .errors import ParameterError, check_int
 
 WINDOWS = ("hann",)
+# the random network's kind: "structured" (sign flips between Walsh–Hadamard transforms, nothing
+# stored; structured.py) or "dense" (Gaussian weights, the original algorithm; features.py)
+NETWORKS = ("structured", "dense")
+# what the dense network's weights are stored as (compute.py); the arithmetic is float32 but in bfloat16
+PRECISIONS = ("auto", "bfloat16", "float16", "int8", "float32")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Settings:
     n_filters: int = 4000
     width: int = 11
     seed: int = 0
+    network: str = "structured"
 
     def __post_init__(self) -> None:
         check_int("sample_rate", self.sample_rate, 1000, 384000)
@@ -38,6 +44,8 @@ class Settings:
         check_int("n_filters", self.n_filters, 1, 65536)
         check_int("width", self.width, 1, 1024)
         check_int("seed", self.seed, 0, 2**63 - 1)
+        if self.network not in NETWORKS:
+            raise ParameterError(f"network={self.network!r} is not one of {', '.join(NETWORKS)}")
 
     @property
     def frame_rate(self) -> float:
@@ -69,7 +77,7 @@ class Settings:
         if missing:
             raise ParameterError(f"missing settings: {', '.join(missing)}")
         for f in fields(cls):
-            want = str if f.name == "window" else int
+            want = str if f.name in ("window", "network") else int
             value = data[f.name]
             if isinstance(value, bool) or not isinstance(value, want):
                 raise ParameterError(f"setting {f.name}={value!r} is not a{'n int' if want is int else ' str'}")
@@ -78,5 +86,5 @@ class Settings:
     def describe(self) -> str:
         return (
             f"{self.sample_rate} Hz, n_fft {self.n_fft}, hop {self.hop_length}, {self.window}, "
-            f"{self.n_filters} filters x width {self.width}, seed {self.seed}"
+            f"{self.n_filters} filters x width {self.width}, seed {self.seed}, {self.network} network"
         )

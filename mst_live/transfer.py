@@ -143,7 +143,7 @@ def transfer_stream(
     check_transfer_args(n_iter, style_weight, content_weight, init, segment_seconds, phase_iters)
     s = preset.settings
     if net is None:
-        chosen = choose(device, precision)
+        chosen = choose(device, precision, network=s.network)
         net = FeatureNet(s, device=chosen.device, precision=chosen.precision)
     preset.check_network(net.settings, net.checksum)
     target = preset.style_target(device=net.device, dtype=torch.float32)

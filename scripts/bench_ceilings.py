@@ -164,7 +164,7 @@ def main() -> None:
     s = Settings()
     work = ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
+    net = FeatureNet(s, precision=choose("cpu", "auto", network=s.network).precision)
     rows: dict[str, list[tuple[float, float, float]]] = {}
     for a, b in TIMBRE_PAIRS:
         x, truth, style, style_path = timbre_clips(work, s, a, b)

@@ -173,7 +173,7 @@ def main() -> None:
     work = ROOT / ".cache/curves"
     work.mkdir(parents=True, exist_ok=True)
     PICTURES.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
+    net = FeatureNet(s, precision=choose("cpu", "auto", network=s.network).precision)
     default = PARAMS["style_weight"].default
     sections, total_above, total_clean = [], 0, 0
     for n, (label, content_file, c_at, style_file) in enumerate(PAIRS, 1):

@@ -38,7 +38,7 @@ def main() -> None:
     s = Settings()
     work = ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
+    net = FeatureNet(s, precision=choose("cpu", "auto", network=s.network).precision)
     x, to_from, _, from_path = timbre_clips(work, s, PLAYED, FROM)
     x_again, to_to, _, to_path = timbre_clips(work, s, PLAYED, TO)
     if not np.array_equal(x, x_again):

@@ -226,7 +226,7 @@ def main() -> None:
     root = music()
     work = ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, precision=choose("cpu", args.precision).precision)
+    net = FeatureNet(s, precision=choose("cpu", args.precision, network=s.network).precision)
     print(f"network: {net.precision}", flush=True)
 
     speed_line = ""

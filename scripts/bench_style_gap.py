@@ -74,7 +74,7 @@ def main() -> None:
     root = bq.music()
     work = bq.ROOT / ".cache/quality"
     work.mkdir(parents=True, exist_ok=True)
-    net = FeatureNet(s, precision=choose("cpu", "auto").precision)
+    net = FeatureNet(s, precision=choose("cpu", "auto", network=s.network).precision)
     head = "| output | " + " | ".join(p[0].split(" (")[0] for p in bq.PAIRS) + " |"
     names = [
         "mean+spread (whole clip, no limits, float output)",

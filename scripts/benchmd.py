@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-# torch's dispatch capped at AVX2, which takes native bfloat16 away as on most laptops
-AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+# every CPU path torch takes capped at AVX2, as on most laptops: its own kernels and oneDNN's (no
+# native bfloat16), fbgemm's packed products (no AVX512-VNNI int8) and MKL's
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 DISPATCHES = {"native": {}, "AVX2-only": AVX2_ONLY}  # the environments a speed benchmark runs under
 
 

@@ -16,6 +16,12 @@ def small() -> Settings:
     return Settings(n_fft=512, hop_length=128, n_filters=512, width=5, seed=3)
 
 
+@pytest.fixture(scope="session")
+def small_dense(small) -> Settings:
+    """The same analysis on the dense network (Gaussian weights, the precisions to choose from)."""
+    return Settings(**{**small.to_dict(), "network": "dense"})
+
+
 def melody(seconds: float, sr: int = SR, seed: int = 0, *, harmonics: int = 1, amp: float = 0.4) -> np.ndarray:
     """A plucked melody: the 'content' a performer might play. One harmonic is a sine; eight,
     at 1/k each, a bright plucked instrument."""
@@ -72,6 +78,14 @@ def small_preset_path(audio_dir, small, tmp_path_factory):
 
     p = build_preset([audio_dir / "style.flac"], settings=small)
     return p.save(tmp_path_factory.mktemp("presets") / "buzzy.npz")
+
+
+@pytest.fixture(scope="session")
+def small_dense_preset_path(audio_dir, small_dense, tmp_path_factory):
+    from mst_live import build_preset
+
+    p = build_preset([audio_dir / "style.flac"], settings=small_dense, precision="float32")
+    return p.save(tmp_path_factory.mktemp("presets") / "buzzy-dense.npz")
 
 
 @pytest.fixture(scope="session")

@@ -36,11 +36,12 @@ def run_child(code: str, env: dict[str, str]) -> dict:
 
 @needs_packed
 @pytest.mark.parametrize(("precision", "tol", "grad_tol"), [("float16", 1e-3, 1e-2), ("int8", 2e-2, 0.12)])
-def test_packed_products_are_the_float32_network_within_their_rounding(small, precision, tol, grad_tol):
+def test_packed_products_are_the_float32_network_within_their_rounding(small_dense, precision, tol, grad_tol):
     """Features and their input gradient, as the optimiser uses them, against the float32 network.
     The gradient's error is the larger: units within the product's error of the ReLU kink switch.
     Measured here (features / gradient): float16 2e-4 / 3e-3, int8 8e-3 / 6.6e-2, and bfloat16,
     for scale, 2.9e-3 / 2.5e-2."""
+    small = small_dense
     ref, net = FeatureNet(small), FeatureNet(small, precision=precision)
     gen = torch.Generator().manual_seed(2)
     x = torch.rand(small.n_bins, 40, generator=gen)
@@ -69,10 +70,14 @@ def test_devices_and_precisions_that_cannot_run_are_refused():
             pick_device("mps")
     with pytest.raises(ParameterError, match="precision='double'"):
         choose("cpu", "double")
+    # the structured network has one arithmetic: the dense network's precisions are refused by name
+    with pytest.raises(ParameterError, match=r"precision=.int8.*structured network runs in float32"):
+        choose("cpu", "int8", network="structured")
+    assert choose("cpu", "auto", network="structured").precision == "float32"
 
 
 def test_auto_picks_bfloat16_only_where_it_is_native():
-    c = choose("cpu", "auto")
+    c = choose("cpu", "auto", network="dense")
     assert c.device.type == "cpu"
     assert c.precision in ("bfloat16", "int8", "float16", "float32")
     assert (c.precision == "bfloat16") <= native_bfloat16(torch.device("cpu"))
@@ -84,7 +89,7 @@ def test_avx2_only_dispatch_reproduces_the_slow_bfloat16_and_auto_avoids_it():
         import json, torch
         from mst_live.compute import choose, cpu_capability, measure_product, native_bfloat16
         torch.set_num_threads(2)
-        c = choose("cpu", "auto")
+        c = choose("cpu", "auto", network="dense")
         print(json.dumps({"cap": cpu_capability(), "native": native_bfloat16(torch.device("cpu")),
                           "auto": c.precision, "why": c.why,
                           "bf16": measure_product("bfloat16", torch.device("cpu"), repeats=2),
@@ -107,8 +112,8 @@ def test_auto_evaluation_under_avx2_only_is_at_most_3x_float32():
         from mst_live.compute import choose
         from mst_live.features import FeatureNet
         torch.set_num_threads(2)
-        s = Settings()
-        chosen = choose("cpu", "auto")
+        s = Settings(network="dense")
+        chosen = choose("cpu", "auto", network="dense")
         nets = {"float32": FeatureNet(s), "auto": FeatureNet(s, precision=chosen.precision)}
         x = torch.rand(s.n_bins, 16 + s.width - 1, generator=torch.Generator().manual_seed(0))
         def once(net):
@@ -127,15 +132,20 @@ def test_auto_evaluation_under_avx2_only_is_at_most_3x_float32():
     assert got["auto"] <= 3 * got["float32"], got
 
 
-def test_an_explicit_slow_bfloat16_runs_with_one_warning_line(small_preset_path, audio_dir, tmp_path):
+def test_an_explicit_slow_bfloat16_runs_with_one_warning_line(small_dense_preset_path, audio_dir, tmp_path):
     wav = tmp_path / "bf16.wav"
-    out = run("transfer", audio_dir / "content.wav", "--preset", small_preset_path, "-o", wav, "--iters", "2",
+    out = run("transfer", audio_dir / "content.wav", "--preset", small_dense_preset_path, "-o", wav, "--iters", "2",
               "--phase-iters", "2", "--device", "cpu", "--precision", "bfloat16", "--quiet", env={**os.environ, **AVX2_ONLY})
     assert out.returncode == 0, out.stderr
     warns = [ln for ln in out.stderr.splitlines() if "warning" in ln]
     assert len(warns) == 1, out.stderr
     assert "--precision=bfloat16" in warns[0] and "slower" in warns[0], warns
     assert "network: bfloat16 on cpu" in out.stdout and wav.exists()
+
+
+def test_a_dense_precision_on_a_structured_preset_is_one_line(small_preset_path, audio_dir, tmp_path):
+    assert_one_line_error(run("transfer", audio_dir / "content.wav", "--preset", small_preset_path, "-o",
+                              tmp_path / "x.wav", "--iters", "1", "--precision", "int8"), "structured network")
 
 
 def test_every_network_command_says_what_it_chose(small_preset_path, audio_dir, tmp_path):

@@ -55,7 +55,7 @@ def test_generator_is_pinned():
     assert weights_checksum(network_weights(Settings(n_fft=64, hop_length=16, n_filters=8, width=3))) == (
         GOLDEN_SMALL
     )
-    assert FeatureNet(Settings()).checksum == GOLDEN_DEFAULT
+    assert FeatureNet(Settings(network="dense")).checksum == GOLDEN_DEFAULT
 
 
 GOLDEN_SMALL = "f13a8e6075117ba9"
@@ -75,7 +75,7 @@ def test_portable_log_matches_libm():
 
 
 def test_tile_padding_fills_the_tile_within_the_context():
-    net = FeatureNet(Settings(n_fft=64, hop_length=16, n_filters=8, width=11))  # a context of 10 frames
+    net = FeatureNet(Settings(n_fft=64, hop_length=16, n_filters=8, width=11, network="dense"))  # a context of 10 frames
     for frames in range(1, 40):
         pad = net.tile_padding(frames, at_least=6)
         assert 6 <= pad <= net.context
@@ -84,6 +84,10 @@ def test_tile_padding_fills_the_tile_within_the_context():
     assert net.tile_padding(8, at_least=6) == 8  # the normal latency mode's 7 + 1 frames: 16 columns
     assert net.tile_padding(9, at_least=6) == 7
     assert net.tile_padding(9, at_least=0) == 7 and net.tile_padding(16, at_least=0) == 0
+    # the same loss on the structured network
+    structured = FeatureNet(Settings(n_fft=64, hop_length=16, n_filters=8, width=11))
+    assert [structured.tile_padding(f, at_least=6) for f in range(1, 40)] == [
+        net.tile_padding(f, at_least=6) for f in range(1, 40)]
 
 
 def test_valid_conv_chunks_equal_whole(small):
@@ -97,7 +101,7 @@ def test_valid_conv_chunks_equal_whole(small):
     assert float(whole.min()) >= 0.0
 
 
-def test_features_and_their_gradient_are_the_plain_conv(small):
+def test_features_and_their_gradient_are_the_plain_conv(small_dense):
     """Whatever the column count (tile padding below 256 columns, a transposed weight copy for the
     gradient), features and input gradient are those of torch's own conv1d.
 
@@ -105,6 +109,7 @@ def test_features_and_their_gradient_are_the_plain_conv(small):
     gradient check: the two products sum in different orders, so such a unit may fall on
     either side of zero, and its share of the gradient (one filter at one frame) is there in one and
     missing in the other (one of 150 k units did in CI)."""
+    small = small_dense
     net = FeatureNet(small)
     w = torch.from_numpy(network_weights(small))
     gen = torch.Generator().manual_seed(8)

@@ -152,6 +152,26 @@ def test_a_version_4_preset_loads_without_the_covariance_term(small_preset_path,
     assert "mean feature  none" in p.describe()
 
 
+def test_a_version_5_preset_runs_on_the_dense_network_it_was_built_with(small_dense_preset_path, small, tmp_path):
+    """Before format 6 the settings did not name the network: every such preset was built on the
+    dense one, loads as dense, and fits the dense network's checksum; the structured network with
+    it is one line naming both."""
+    with np.load(small_dense_preset_path, allow_pickle=False) as z:
+        stored = json.loads(str(z["settings_json"]))
+    del stored["network"]
+    old = load_preset(_rewrite(small_dense_preset_path, tmp_path / "v5.npz", format_version=np.int64(5),
+                               settings_json=np.str_(json.dumps(stored))))
+    assert old.settings.network == "dense" and old.format_version == 5
+    dense = FeatureNet(old.settings)
+    old.check_network(dense.settings, dense.checksum)
+    structured = FeatureNet(small)
+    with pytest.raises(PresetError, match=r"v5\.npz: built on the dense network, but the network given is structured"):
+        old.check_network(structured.settings, structured.checksum)
+    # from format 6 on, the kind is part of the settings: one left out is a missing setting
+    with pytest.raises(PresetError, match="missing settings: network"):
+        load_preset(_rewrite(small_dense_preset_path, tmp_path / "v6.npz", settings_json=np.str_(json.dumps(stored))))
+
+
 @pytest.mark.parametrize("key", ["bin_mean", "bin_std", "feature_mean"])
 def test_bad_statistics_are_refused(key, small_preset_path, tmp_path):
     """Each bin's statistics and the mean feature: a wrong length or a negative value names the key."""

@@ -36,7 +36,8 @@ class Param:
 
 
 PARAMS: dict[str, Param] = {p.name: p for p in (
-    Param("style_weight", 0.0, 100.0, 1.0, "float", "the style knob: 0 is the input, rebuilt exactly; up to 1 the "
+    # up to palette.FULL_AT: there the output is the style's own sound alone, and nothing moves above it
+    Param("style_weight", 0.0, 10.0, 1.0, "float", "the style knob: 0 is the input, rebuilt exactly; up to 1 the "
           "style's balance and texture come in; from 1 to 10 the style's own sound takes over the notes played",
           midi_curve="log"),
     Param("mix", 0.0, 1.0, 1.0, "float", "dry/wet: 0 = the input, 1 = the styled signal"),

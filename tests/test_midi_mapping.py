@@ -70,3 +70,15 @@ def test_blended_style_target_equals_the_mixed_gram():
     assert torch.allclose(mixed.factor @ mixed.factor.T, want, atol=1e-10)
     assert float(mixed.sq_norm) == pytest.approx(float((want**2).sum()), rel=1e-9)
     assert a.blend(b, 0.0, cross) is a and a.blend(b, 1.0, cross) is b
+
+
+def test_the_style_knob_ends_where_the_styles_own_sound_has_taken_over():
+    """From FULL_AT on the output is the style's own sound alone: a range that went on past it
+    would offer a stretch of knob that changes nothing."""
+    from mst_live.palette import FULL_AT, sound_share
+    from mst_live.params import PARAMS, validate
+
+    assert sound_share(FULL_AT) == 1.0 and sound_share(0.9 * FULL_AT) < 1.0
+    assert PARAMS["style_weight"].hi == FULL_AT and validate("style_weight", FULL_AT) == FULL_AT
+    with pytest.raises(ParameterError, match=r"style_weight.*10"):
+        validate("style_weight", FULL_AT + 0.5)

@@ -80,3 +80,20 @@ def test_the_status_screen_shows_headroom_and_a_dash_before_any():
     console.print(render({}))
     text = console.export_text()
     assert "43 ms now, -5 ms at the least" in text and "– now, – at the least" in text
+
+
+def test_an_events_file_holds_one_run(tmp_path):
+    """Two runs to the same file: the second replaces the first, so each line's t counts from the
+    start of the run in the file, and a script reading it sees one run's start."""
+    import json
+
+    from mst_live.ui.events import EventLog
+
+    path = tmp_path / "ev.jsonl"
+    for run in (1, 2):
+        log = EventLog(path)
+        log.emit("start", run=run)
+        log.emit("status", run=run)
+        log.close()
+    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    assert [e["run"] for e in lines] == [2, 2] and [e["type"] for e in lines] == ["start", "status"]

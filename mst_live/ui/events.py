@@ -2,7 +2,8 @@
 
 One line a second (type "status"), and one for each parameter change ("param"), underrun
 ("underrun") and error ("error"). Written from the worker and control threads, never from the
-audio callback.
+audio callback. One run a file: an existing file is replaced, so that every line's time ``t``
+counts from the start of the run that wrote it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class EventLog:
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
         self._last_status = -1.0
-        self._f = open(path, "a", buffering=1, encoding="utf-8") if path else None
+        self._f = open(path, "w", buffering=1, encoding="utf-8") if path else None
 
     def emit(self, kind: str, **fields: Any) -> None:
         if self._f is None:

@@ -20,6 +20,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _Renamed(argparse.Action):
+    """An option's old spelling, kept for one release: it sets the new option and says its name."""
+
+    def __init__(self, option_strings, dest, *, new: str, **kwargs) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        print(f"mst-live: {option_string} is now {self.new} (the old name goes in the next release)", file=sys.stderr)
+
+
+def _renamed(g, old: str, new: str, **kwargs) -> None:
+    """``new`` as the option, ``old`` as its hidden alias (`_Renamed`)."""
+    action = g.add_argument(new, **kwargs)
+    g.add_argument(old, dest=action.dest, action=_Renamed, new=new, type=kwargs.get("type"), metavar=action.metavar,
+                   default=argparse.SUPPRESS)
+
+
 def _settings_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analysis and network (must match wherever the preset is used)")
     g.add_argument("--sample-rate", type=int, default=22050, help="rate the style is analysed at, Hz (22050)")
@@ -125,12 +144,12 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", type=int, choices=(1, 2), default=1, help="output channels (1)")
     g.add_argument("--input-channel", metavar="N[,M...]", default="1",
                    help="input device channel to play into it, from 1; several, comma-separated, are mixed (1)")
-    g.add_argument("--blocksize", type=int, default=0,
-                   help="device buffer in frames (0: the device's choice); smaller is less latency, more xrun risk")
+    _renamed(g, "--blocksize", "--device-blocksize", dest="blocksize", type=int, default=0, metavar="FRAMES",
+             help="audio device buffer in frames (0: the device's choice); smaller is less latency, more xrun risk")
     g.add_argument("--record", metavar="FILE",
                    help="also record the styled output to this audio file while it plays (lined up with the input)")
     g.add_argument("--realtime", action="store_true", help="pace a file input like a live device")
-    g.add_argument("--events", help="write status and events as JSON lines to this file")
+    g.add_argument("--events", help="write status and events as JSON lines to this file (replaced: one run a file)")
     g.add_argument("--quiet", dest="live_quiet", action="store_true", help="no status display")
     g.add_argument("--control-stdin", action="store_true",
                    help="read 'NAME VALUE' lines on stdin to change parameters live (for scripts)")
@@ -146,8 +165,8 @@ PRECISION_HELP = (
 def _compute_args(g, *, device_dest: str = "device") -> None:
     from .settings import PRECISIONS
 
-    g.add_argument("--device", dest=device_dest, metavar="DEVICE", default="auto",
-                   help="cpu, cuda, mps or auto: CUDA, then Apple's MPS, then the CPU (auto)")
+    _renamed(g, "--device", "--compute-device", dest=device_dest, metavar="DEVICE", default="auto",
+             help="where the network runs: cpu, cuda, mps or auto: CUDA, then Apple's MPS, then the CPU (auto)")
     g.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
 
 
@@ -192,7 +211,7 @@ def _cmd_preset_build(args: argparse.Namespace) -> int:
     out = check_ending(args.output, ".npz", option="-o")
     t0 = time.perf_counter()
     chosen = choose(args.device, args.precision, network=settings.network, option="--precision",
-                    device_option="--device")
+                    device_option="--compute-device")
     print(_network_line(chosen), flush=True)
     net = FeatureNet(settings, device=chosen.device, precision=chosen.precision)
     with progress_bar("building preset", quiet=args.quiet) as update:
@@ -229,7 +248,7 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
     frames, rate = audio_info(content_path)
     preset = load_preset(resolve_preset_path(preset_name))
     s = preset.settings
-    chosen = choose(args.device, args.precision, network=s.network, option="--precision", device_option="--device")
+    chosen = choose(args.device, args.precision, network=s.network, option="--precision", device_option="--compute-device")
     t0 = time.perf_counter()
     print(_network_line(chosen), flush=True)
     net = FeatureNet(s, device=chosen.device, precision=chosen.precision)
@@ -395,7 +414,7 @@ def _check_live_args(args: argparse.Namespace) -> tuple[bool, bool]:
         raise ParameterError("--realtime paces a file to file render like a device; with a device end the device "
                              "sets the pace already")
     if args.blocksize < 0 or args.blocksize > 16384:
-        raise ParameterError(f"--blocksize {args.blocksize}: give 0 (the device's choice) or 1..16384 frames")
+        raise ParameterError(f"--device-blocksize {args.blocksize}: give 0 (the device's choice) or 1..16384 frames")
     if input_is_file:
         audio_info(args.input)  # opened and checked now, not after seconds of weight generation
     if args.midi_map:

@@ -29,7 +29,7 @@ from mst_live.quality import Yardstick
 def run_engine_process(preset: Path, src: Path, dst: Path, device: str) -> tuple[float, str]:
     t0 = time.perf_counter()
     out = subprocess.run([str(ROOT / ".venv/bin/mst-live"), "--preset", str(preset), "--input", str(src),
-                          "--output", str(dst), "--quiet", "--device", device], capture_output=True, text=True,
+                          "--output", str(dst), "--quiet", "--compute-device", device], capture_output=True, text=True,
                          check=True)
     said = "; ".join(ln for ln in out.stdout.strip().splitlines() if ln.strip())
     return time.perf_counter() - t0, said.replace(str(ROOT) + "/", "")

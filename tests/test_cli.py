@@ -120,7 +120,7 @@ def test_resynth_bad_arguments(audio_dir, tmp_path):
 def test_file_to_file_is_latency_compensated(small_preset_path, audio_dir, tmp_path):
     wav = tmp_path / "aligned.wav"
     out = run("--preset", small_preset_path, "--input", audio_dir / "content.wav", "--output", wav,
-              "--style-weight", "0", "--quiet", "--device", "cpu", "--precision", "float32")
+              "--style-weight", "0", "--quiet", "--compute-device", "cpu", "--precision", "float32")
     assert out.returncode == 0, out.stderr
     y, sr = sf.read(wav, dtype="float32")
     x, _ = sf.read(audio_dir / "content.wav", dtype="float32")
@@ -136,7 +136,7 @@ def test_a_preset_without_a_palette_plays_with_one_note(small_preset_path, audio
     arrays["format_version"] = np.int64(2)
     np.savez(tmp_path / "older.npz", **arrays)
     out = run("--preset", tmp_path / "older.npz", "--input", audio_dir / "content.wav", "--output", tmp_path / "o.wav",
-              "--style-weight", "10", "--quiet", "--device", "cpu", "--precision", "float32")
+              "--style-weight", "10", "--quiet", "--compute-device", "cpu", "--precision", "float32")
     assert out.returncode == 0, out.stderr
     notes = [ln for ln in out.stderr.splitlines() if "palette" in ln]
     assert len(notes) == 1 and "older.npz has no palette" in notes[0] and "mst-live preset build" in notes[0]
@@ -159,3 +159,23 @@ def test_killed_render_leaves_a_valid_file(small_preset_path, tmp_path):
     y, sr = sf.read(wav)
     assert sr == 22050 and 0 < y.size < 120 * 22050 and np.all(np.isfinite(y))
     assert events.read_text().count('"status"') >= 2
+
+
+def test_renamed_options_keep_their_old_spelling_and_say_the_new_one(capsys):
+    """--device (the network's, not an audio device) is --compute-device and --blocksize (the
+    audio device's buffer, not the STFT block) --device-blocksize; the old names still work for a
+    release, with one line naming the new one, and --help shows only the new."""
+    from mst_live.cli import build_parser
+
+    args = build_parser().parse_args(["--compute-device", "cpu", "--device-blocksize", "128"])
+    assert (args.live_device, args.blocksize) == ("cpu", 128) and capsys.readouterr().err == ""
+    args = build_parser().parse_args(["--device", "cpu", "--blocksize", "128"])
+    assert (args.live_device, args.blocksize) == ("cpu", 128)
+    assert capsys.readouterr().err.splitlines() == [
+        "mst-live: --device is now --compute-device (the old name goes in the next release)",
+        "mst-live: --blocksize is now --device-blocksize (the old name goes in the next release)"]
+    args = build_parser().parse_args(["preset", "build", "x.wav", "-o", "p.npz", "--device", "cpu"])
+    assert args.device == "cpu" and "--compute-device" in capsys.readouterr().err
+    text = build_parser().format_help()
+    assert "--compute-device" in text and "--device-blocksize" in text
+    assert "--device " not in text and "--blocksize" not in text

@@ -135,7 +135,8 @@ def test_auto_evaluation_under_avx2_only_is_at_most_3x_float32():
 def test_an_explicit_slow_bfloat16_runs_with_one_warning_line(small_dense_preset_path, audio_dir, tmp_path):
     wav = tmp_path / "bf16.wav"
     out = run("transfer", audio_dir / "content.wav", "--preset", small_dense_preset_path, "-o", wav, "--iters", "2",
-              "--phase-iters", "2", "--device", "cpu", "--precision", "bfloat16", "--quiet", env={**os.environ, **AVX2_ONLY})
+              "--phase-iters", "2", "--compute-device", "cpu", "--precision", "bfloat16", "--quiet",
+              env={**os.environ, **AVX2_ONLY})
     assert out.returncode == 0, out.stderr
     warns = [ln for ln in out.stderr.splitlines() if "warning" in ln]
     assert len(warns) == 1, out.stderr
@@ -173,4 +174,31 @@ def test_every_network_command_says_what_it_chose(small_preset_path, audio_dir, 
               "--quiet", "--events", events, "--threads", "1")
     assert out.returncode == 0 and ", 1 thread" in out.stdout, out.stdout
     assert_one_line_error(run("transfer", audio_dir / "content.wav", "--preset", small_preset_path, "-o",
-                              tmp_path / "x.wav", "--device", "tpu"), "tpu")
+                              tmp_path / "x.wav", "--compute-device", "tpu"), "tpu")
+
+
+@pytest.mark.parametrize("planted", [{"bfloat16": 3e-3, "int8": 2e-3, "float16": 1e-3, "float32": 4e-3},
+                                     {"bfloat16": 1e-3, "int8": 2e-3, "float16": 5e-3, "float32": 4e-3},
+                                     {"bfloat16": 9e-3, "int8": 8e-3, "float16": 7e-3, "float32": 1e-3}])
+def test_auto_takes_the_fastest_path_it_measured(monkeypatch, planted):
+    """With planted measurements: on a CPU the fastest of the paths it runs natively, and on a
+    CUDA GPU the faster of bfloat16 and float32 from Ampere on (compute capability 8.0), float32
+    alone before it, whatever bfloat16 measures."""
+    import mst_live.compute as compute
+
+    monkeypatch.setattr(compute, "measure_product", lambda p, dev, **kw: planted[p])
+    monkeypatch.setattr(compute, "packed_weights_available", lambda: True)
+    for native in (True, False):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda n=native: n)
+        cands = [p for p in planted if native or p != "bfloat16"]
+        c = choose("cpu", "auto", network="dense")
+        assert c.precision == min(cands, key=planted.get), (native, c)
+        assert f"{c.precision} {1000 * planted[c.precision]:.2f} ms" in c.why
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(compute, "pick_device", lambda d, **kw: cuda)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (8, 6))
+    c = choose("cuda", "auto", network="dense")
+    assert c.precision == min(("bfloat16", "float32"), key=planted.get) and "CUDA 8.6" in c.why
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (7, 5))
+    c = choose("cuda", "auto", network="dense")
+    assert c.precision == "float32" and "no native bfloat16" not in c.why and "the only path" in c.why

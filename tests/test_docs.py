@@ -75,4 +75,4 @@ def test_readme_start_options_table_is_the_code():
     assert rows["--follow"] == f"{args.follow:g}"
     assert rows["--phase"] == args.phase and rows["--latency"] == args.latency
     assert rows["--block-frames"] == f"{MODES['normal'].block_frames} ({MODES['low'].block_frames} low)"
-    assert rows["--device"] == args.live_device and rows["--precision"] == args.precision
+    assert rows["--compute-device"] == args.live_device and rows["--precision"] == args.precision

@@ -35,7 +35,7 @@ def files(tmp_path_factory):
 def sweep_cases(d: Path, preset: Path):
     """(name, argv, what the one line must name) for every way in which a user can get it wrong."""
     good_in, out = d / "in.wav", d / "out.wav"
-    live = ["--preset", preset, "--input", good_in, "--quiet", "--device", "cpu"]
+    live = ["--preset", preset, "--input", good_in, "--quiet", "--compute-device", "cpu"]
     tr = ["transfer", good_in, "--preset", preset, "--iters", "1", "--quiet"]
     cases = []
     for label, base, needle in [("missing folder", d / "nope" / "x", "does not exist"),
@@ -71,7 +71,7 @@ def sweep_cases(d: Path, preset: Path):
         ("too many steps", [*live, "--output", out, "--steps", "100000"], "steps"),
         ("zero block frames", [*live, "--output", out, "--block-frames", "0"], "block_frames"),
         ("zero threads", [*live, "--output", out, "--threads", "0"], "--threads"),
-        ("bad device", [*live, "--output", out, "--device", "tpu"], "tpu"),
+        ("bad device", [*live, "--output", out, "--compute-device", "tpu"], "tpu"),
         ("NaN transfer weight", [*tr, "-o", out, "--content-weight", "nan"], "content_weight"),
         ("missing mapping file", [*live, "--output", out, "--midi", "x", "--midi-map", d / "none.toml"], "none.toml"),
         ("mapping without --midi", [*live, "--output", out, "--midi-map", d / "bad.toml"], "--midi"),
@@ -160,7 +160,7 @@ def test_odd_but_valid_audio_renders(odd_files, small_preset_path, tmp_path, nam
     frames, rate = sf.info(src).frames, sf.info(src).samplerate
     want = round(frames * 22050 / rate)
     for argv, out in (
-        (["--preset", small_preset_path, "--input", src, "--quiet", "--device", "cpu"], tmp_path / "live.wav"),
+        (["--preset", small_preset_path, "--input", src, "--quiet", "--compute-device", "cpu"], tmp_path / "live.wav"),
         (["transfer", src, "--preset", small_preset_path, "--iters", "3", "--phase-iters", "4", "--quiet"],
          tmp_path / "off.wav"),
     ):
@@ -178,7 +178,7 @@ def test_odd_but_valid_audio_renders(odd_files, small_preset_path, tmp_path, nam
 def test_two_channel_output(small_preset_path, files, tmp_path):
     out = tmp_path / "two.flac"
     proc = run("--preset", small_preset_path, "--input", files / "in.wav", "--output", out, "--channels", "2",
-               "--quiet", "--device", "cpu")
+               "--quiet", "--compute-device", "cpu")
     assert proc.returncode == 0, proc.stderr
     y, sr = sf.read(out, dtype="float32")
     assert sr == 22050
@@ -246,7 +246,7 @@ def test_low_latency_mode_runs_presets_built_for_it(files, tmp_path):
     preset = build_preset([files / "in.wav"], settings=low.settings).save(tmp_path / "mine-low.npz")
     out = tmp_path / "low.wav"
     proc = run("--preset", preset, "--input", files / "in.wav", "--output", out, "--latency", "low",
-               "--style-weight", "0", "--quiet", "--device", "cpu", "--precision", "float32")
+               "--style-weight", "0", "--quiet", "--compute-device", "cpu", "--precision", "float32")
     assert proc.returncode == 0, proc.stderr
     s = low.settings
     engine_latency = (low.block_frames + low.overlap_frames + low.look_ahead - 1) * s.hop_length + s.n_fft - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import torch
 
 from .dsp.mel import mel_bank
@@ -81,8 +82,8 @@ class BlockOptimiser:
     def __init__(self, net: FeatureNet, styles: Styles, planner: StepPlanner) -> None:
         self.net, self.styles, self.planner = net, styles, planner
         s = net.settings
-        self._pitch_bank = torch.from_numpy(chroma_filterbank(sample_rate=s.sample_rate, n_fft=s.n_fft)).to(
-            device=net.device, dtype=torch.float32)
+        bank = chroma_filterbank(sample_rate=s.sample_rate, n_fft=s.n_fft).astype(np.float32)  # no float64 on MPS
+        self._pitch_bank = torch.from_numpy(bank).to(device=net.device)
         self._attack_bank = torch.from_numpy(mel_bank(s, ATTACK_BANDS)).to(device=net.device)
         self.reset()
 

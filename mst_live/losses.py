@@ -22,11 +22,13 @@ class StyleTarget:
     mean: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        # ‖G_s − μ_s μ_sᵀ‖² = ‖G_s‖² − 2‖Wᵀμ_s‖² + (μ_s·μ_s)², once per target
+        # ‖G_s − μ_s μ_sᵀ‖² = ‖G_s‖² − 2‖Wᵀμ_s‖² + (μ_s·μ_s)², once per target, in float64 on the host
+        # (numpy): Apple's MPS has no float64
         self.cov_sq = None
         if self.mean is not None:
-            m = self.mean.double()
-            self.cov_sq = float(self.sq_norm) - 2 * float(((self.factor.double().T @ m) ** 2).sum()) + float(m @ m) ** 2
+            m = self.mean.detach().cpu().numpy().astype(np.float64)
+            w = self.factor.detach().cpu().numpy().astype(np.float64)
+            self.cov_sq = float(self.sq_norm) - 2 * float(((w.T @ m) ** 2).sum()) + float(m @ m) ** 2
 
     @classmethod
     def from_eig(cls, basis: torch.Tensor, eigenvalues: torch.Tensor, sq_norm: float,

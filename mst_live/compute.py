@@ -66,10 +66,11 @@ def _mps_available() -> bool:
 
 
 def native_bfloat16(device: torch.device) -> bool:
-    """Whether ``device`` multiplies bfloat16 natively (a CUDA GPU; a CPU with AVX512-BF16 or AMX
-    that oneDNN may use: an ``ONEDNN_MAX_CPU_ISA`` cap below that turns it off)."""
+    """Whether ``device`` multiplies bfloat16 natively (a CUDA GPU from Ampere on, compute capability
+    8.0: older ones emulate it; a CPU with AVX512-BF16 or AMX that oneDNN may use: an
+    ``ONEDNN_MAX_CPU_ISA`` cap below that turns it off)."""
     if device.type == "cuda":
-        return True
+        return torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type != "cpu":
         return False
     try:
@@ -166,19 +167,19 @@ def choose(device: str | torch.device = "auto", precision: str = "auto", *, netw
 
 def _choose_auto(dev: torch.device) -> tuple[Choice, dict[str, float]]:
     """What ``auto`` picks on ``dev``, and the seconds it measured for each candidate (none where
-    there was nothing to measure)."""
-    if dev.type == "cuda":
-        return Choice(dev, "bfloat16", "native bfloat16 on the GPU"), {}
-    if dev.type != "cpu":
+    there was nothing to measure): on a CPU or a CUDA GPU the fastest measured of the paths it runs
+    natively (bfloat16 only where it is native), elsewhere float32."""
+    if dev.type not in ("cpu", "cuda"):
         return Choice(dev, "float32", f"{dev.type}: float32"), {}
+    what = cpu_capability() if dev.type == "cpu" else "CUDA {}.{}".format(*torch.cuda.get_device_capability(dev))
     cands = [p for p in AUTO_CANDIDATES if runnable(p, dev) is None and (p != "bfloat16" or native_bfloat16(dev))]
     if len(cands) == 1:
-        return Choice(dev, cands[0], f"{cpu_capability()}: the only path"), {}
+        return Choice(dev, cands[0], f"{what}: the only path"), {}
     times = {p: measure_product(p, dev) for p in cands}
     best = min(times, key=times.get)
     native = "native bfloat16" if "bfloat16" in cands else "no native bfloat16"
     ranked = ", ".join(f"{p} {1000 * t:.2f} ms" for p, t in sorted(times.items(), key=lambda kv: kv[1]))
-    return Choice(dev, best, f"{cpu_capability()}, {native}; measured {ranked}"), times
+    return Choice(dev, best, f"{what}, {native}; measured {ranked}"), times
 
 
 def use_threads(threads: int | None, *, live: bool) -> int:

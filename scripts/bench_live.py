@@ -118,9 +118,9 @@ def main() -> None:
         f"(the worker's planner stops its steps {1000 * SAFETY_S:.0f} ms before the ring would run dry). The device "
         "callback is compiled (`mst_live/io/device_callback.py`): it never waits for Python's GIL.",
         "",
-        "Each row names the CPU dispatch it ran under and the precision `auto` chose there; the AVX2-only rows cap "
-        "torch's dispatch (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`), which takes native bfloat16 away as "
-        "on most laptops.",
+        "Each row names the CPU dispatch it ran under and the network's arithmetic there; the AVX2-only rows cap "
+        f"every CPU path torch takes (`{' '.join(f'{k}={v}' for k, v in AVX2_ONLY.items())}`), which takes AVX-512, "
+        "native bfloat16 and VNNI int8 away as on most laptops.",
         "",
         f"| latency mode, JACK period, CPU | underruns / overruns (styled; mix 0) | device xruns: reported / JACK server (styled; mix 0) | steps per block ({PARAMS['steps'].default} asked): mean; median unloaded / with the hog | least headroom: unloaded / with the hog | blocks with no steps | engine load | style gap closed (yardstick) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import MstError, ParameterError
 
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "presets" / "demo.flac"
+DEMO_STRONG = 4.0  # the demo's second render: the style's own sound playing the clip's notes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -267,7 +268,7 @@ def _run_transfer(content_path: str, preset_name: str, output: Path, args: argpa
     if args.picture and not stats.interrupted:
         from .ui.plot import comparison_picture
 
-        comparison_picture(args.picture, content_path, output, preset)
+        comparison_picture(args.picture, content_path, [("output", output)], preset)
     state = "interrupted; wrote what was done" if stats.interrupted else "done"
     print(f"{state}: {output} ({stats.samples / s.sample_rate:.1f} s of audio, {stats.evaluations} evaluations, "
           f"{took:.1f} s)")
@@ -358,13 +359,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ParameterError(f"--out {out}: cannot make the folder ({exc.strerror})") from None
-    wav, png = check_writable(out / "demo.wav", option="--out"), check_writable(out / "demo.png", option="--out")
-    print(f"demo: {DEMO_CLIP.name} through the streaming engine with preset '{args.preset}' -> {wav}, {png}")
-    live = build_parser().parse_args(["--preset", args.preset, "--input", str(DEMO_CLIP), "--output", str(wav)])
-    status = _cmd_live(live)
-    comparison_picture(png, DEMO_CLIP, wav, load_preset(resolve_preset_path(args.preset)))
+    wav, strong = (check_writable(out / name, option="--out") for name in ("demo.wav", "demo-strong.wav"))
+    png = check_writable(out / "demo.png", option="--out")
+    outputs = [("output, style weight 1", wav, "1"), (f"output, style weight {DEMO_STRONG:g}", strong, f"{DEMO_STRONG:g}")]
+    print(f"demo: {DEMO_CLIP.name} through the streaming engine with preset '{args.preset}' at style weights 1 and "
+          f"{DEMO_STRONG:g} -> {wav}, {strong}, {png}")
+    for _, path, weight in outputs:
+        live = build_parser().parse_args(["--preset", args.preset, "--input", str(DEMO_CLIP), "--output", str(path),
+                                          "--style-weight", weight])
+        status = _cmd_live(live)
+        if status:
+            return status
+    comparison_picture(png, DEMO_CLIP, [(label, path) for label, path, _ in outputs],
+                       load_preset(resolve_preset_path(args.preset)))
     print(f"wrote {png}")
-    return status
+    return 0
 
 
 def _engine_from_args(args: argparse.Namespace):

@@ -46,11 +46,13 @@ def file_magnitude(path: str | os.PathLike, settings, *, seconds: float = 30.0) 
     return np.abs(stft(np.concatenate(parts), n_fft=settings.n_fft, hop_length=settings.hop_length))
 
 
-def comparison_picture(path: str | os.PathLike, content: str | os.PathLike, output: str | os.PathLike, preset) -> None:
-    """Content, the preset's style excerpt (where it has one) and output, their first 30 s each."""
+def comparison_picture(path: str | os.PathLike, content: str | os.PathLike,
+                       outputs: list[tuple[str, str | os.PathLike]], preset) -> None:
+    """Content, the preset's style excerpt (where it has one) and each (label, output file), their
+    first 30 s each."""
     s = preset.settings
     panels = [("content", file_magnitude(content, s))]
     if preset.excerpt_path is not None:
         panels.append((f"style ({preset.name})", file_magnitude(preset.excerpt_path, s)))
-    panels.append(("output", file_magnitude(output, s)))
+    panels += [(label, file_magnitude(output, s)) for label, output in outputs]
     spectrogram_picture(path, panels, sample_rate=s.sample_rate, hop_length=s.hop_length)

@@ -89,7 +89,7 @@ class StyleMeasures:
         self.yardstick = Yardstick(settings)
         self.style_gram = self.yardstick.gram(style)
         small = Settings(sample_rate=settings.sample_rate, n_fft=settings.n_fft, hop_length=settings.hop_length,
-                         n_filters=512, width=5, seed=settings.seed + 7_654_321)
+                         n_filters=512, width=5, seed=settings.seed + 7_654_321, network="dense")
         self.small = small
         self.net = FeatureNet(small)
         n = int(clip_seconds * settings.sample_rate)

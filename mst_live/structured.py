@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 
 import numba
 import numpy as np
@@ -234,7 +235,7 @@ class StructuredProduct(Product):
         self.checksum = structured_checksum(self.signs, self.scale)
         self.device = device
         self.use_torch = device.type != "cpu"
-        self._work = np.zeros((self.d, 0), dtype=np.float32)
+        self._local = threading.local()  # each thread its own scratch: one network may serve two engines
         self._torch: tuple[_TorchHadamard, torch.Tensor] | None = None
 
     def _torch_parts(self) -> tuple[_TorchHadamard, torch.Tensor]:
@@ -244,9 +245,11 @@ class StructuredProduct(Product):
         return self._torch
 
     def _scratch(self, columns: int) -> np.ndarray:
-        if self._work.shape[1] != columns:
-            self._work = np.empty((self.d, columns), dtype=np.float32)
-        return self._work
+        """A (D, columns) work array, kept for the next call of the same size on this thread."""
+        work = getattr(self._local, "work", None)
+        if work is None or work.shape[1] != columns:
+            work = self._local.work = np.empty((self.d, columns), dtype=np.float32)
+        return work
 
     def forward(self, cols: torch.Tensor) -> torch.Tensor:
         if self.use_torch:

@@ -97,3 +97,19 @@ def test_features_and_their_gradient_are_the_plain_conv(small):
         (fa * target.float()).sum().backward()
         torch.testing.assert_close(fa.double(), fb.detach(), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(a.grad.double(), b.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_one_network_serves_two_threads_at_once(small):
+    """The kernels release the GIL: two engines on two threads may share one network, and each
+    gets its own features (each thread has its own scratch)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = FeatureNet(small)
+    gen = torch.Generator().manual_seed(4)
+    blocks = [torch.rand(small.n_bins, 40, generator=gen) for _ in range(2)]
+    want = [net(b) for b in blocks]
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(20):
+            got = list(pool.map(net, blocks))
+            for g, w in zip(got, want, strict=True):
+                assert torch.equal(g, w)

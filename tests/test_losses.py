@@ -119,12 +119,10 @@ def test_style_loss_with_memory_equals_the_full_gram_of_memory_and_block():
     torch.testing.assert_close(style_loss(f, target), ((gram(f) - g_s) ** 2).sum(), rtol=1e-9, atol=1e-12)
 
 
-def test_covariance_distance_equals_the_full_covariance_of_memory_and_block():
-    """The texture term: ‖C − C_s‖² with C the covariance of the memory's columns and the block's
-    together and C_s = G_s − μ_s μ_sᵀ, against both formed naively in float64, value and gradient,
-    with the memory filled and slid, and with none."""
-    g = torch.Generator().manual_seed(5)
-    c = 30
+def slid_memory_and_style(seed: int, c: int = 30):
+    """A memory of 12 frames filled and slid, and a style with a mean, in float64: the generator
+    (for the block's draws), the memory, the style's Gram, mean, eigenpairs and target."""
+    g = torch.Generator().manual_seed(seed)
     mem = FeatureMemory(c, 12, dtype=torch.float64)
     for n in (5, 9):
         mem.push(torch.rand(c, n, generator=g, dtype=torch.float64))
@@ -133,6 +131,15 @@ def test_covariance_distance_equals_the_full_covariance_of_memory_and_block():
     vals, vecs = torch.linalg.eigh(g_s)
     mu_s = style.mean(dim=1)
     target = StyleTarget.from_eig(vecs, vals.clamp(min=0), float((g_s * g_s).sum()), mean=mu_s)
+    return g, mem, g_s, mu_s, (vals, vecs), target
+
+
+def test_covariance_distance_equals_the_full_covariance_of_memory_and_block():
+    """The texture term: ‖C − C_s‖² with C the covariance of the memory's columns and the block's
+    together and C_s = G_s − μ_s μ_sᵀ, against both formed naively in float64, value and gradient,
+    with the memory filled and slid, and with none."""
+    c = 30
+    g, mem, g_s, mu_s, (vals, vecs), target = slid_memory_and_style(5, c)
     c_s = g_s - torch.outer(mu_s, mu_s)
 
     def naive(x: torch.Tensor) -> torch.Tensor:
@@ -166,15 +173,8 @@ def test_covariance_distance_equals_the_full_covariance_of_memory_and_block():
 def test_both_style_terms_weighted_together_have_the_naive_gradient():
     """The engine's sum, a·Gram distance + b·covariance distance, over a filled memory and the block:
     value and gradient against both formed naively in float64 (each term's gradient alone above)."""
-    g = torch.Generator().manual_seed(9)
     c = 24
-    mem = FeatureMemory(c, 10, dtype=torch.float64)
-    for n in (6, 7):
-        mem.push(torch.rand(c, n, generator=g, dtype=torch.float64))
-    style = torch.rand(c, 40, generator=g, dtype=torch.float64) + 0.2
-    g_s, mu_s = gram(style), style.mean(dim=1)
-    vals, vecs = torch.linalg.eigh(g_s)
-    target = StyleTarget.from_eig(vecs, vals.clamp(min=0), float((g_s * g_s).sum()), mean=mu_s)
+    g, mem, g_s, mu_s, _, target = slid_memory_and_style(9, c)
     f = torch.rand(c, 5, generator=g, dtype=torch.float64).requires_grad_(True)
     gram_dist, cov = style_distances(f, target, mem)
     (g_ours,) = torch.autograd.grad(0.7 * gram_dist + 0.3 * cov, f)

@@ -162,10 +162,9 @@ class _StyleDistances(torch.autograd.Function):
             gram_sq = gram_sq + mem.gram_sq + 2 * (b * b).sum()
             factor_sq = factor_sq + known.factor_sq
         gram_dist = gram_sq / (t * t) - 2 * factor_sq / t + target.sq_norm
-        ctx.target, ctx.mem, ctx.t = target, mem, t
+        ctx.target, ctx.mem, ctx.t, ctx.parts = target, mem, t, None
+        ctx.save_for_backward(f, a, p, b if b is not None else a)
         if target.mean is None:
-            ctx.save_for_backward(f, a, p, b if b is not None else a)
-            ctx.parts = None
             return gram_dist, torch.zeros_like(gram_dist)
         mu_s = target.mean
         tau = f.sum(dim=1)
@@ -187,7 +186,6 @@ class _StyleDistances(torch.autograd.Function):
         q, r = mu @ mu, mu @ mu_s
         c_sq = gram_sq / (t * t) - 2 * xs_sq / t**3 + q * q
         inner = factor_sq / t - mean_sq / t - ((wx / t) ** 2).sum() + r * r
-        ctx.save_for_backward(f, a, p, b if b is not None else a)
         ctx.parts = (tau, v_f, v_m, wx, u, q, r)
         return gram_dist, c_sq - 2 * inner + target.cov_sq
 
@@ -207,12 +205,12 @@ class _StyleDistances(torch.autograd.Function):
             tau, v_f, v_m, wx, u, q, r = ctx.parts
             mu_s = target.mean
             k_xs = -2 * g_cov / t**3
-            # Xv = M·v_m + F·v_f, the memory's part in the same product as M·B
-            grad = grad + f @ (2 * k_xs * v_f)[:, None].expand(-1, f.shape[1])
+            # Xv = M·v_m + F·v_f, one column added to every column; the memory's part in the same
+            # product as M·B
             if mem is not None:
                 m_coef = torch.cat([m_coef, (2 * k_xs * v_m)[:, None]], dim=1)
             grad = grad + 2 * k_xs * torch.outer(tau, v_f) + 4 * g_cov / t * torch.outer(mu_s, u)
-            ones_col = (4 * g_cov * q * tau / (t * t) + 4 * g_cov * (w @ wx) / (t * t)
+            ones_col = (2 * k_xs * (f @ v_f) + 4 * g_cov * q * tau / (t * t) + 4 * g_cov * (w @ wx) / (t * t)
                         - 4 * g_cov * r * mu_s / t)
         if mem is not None:
             mb = mem.features @ m_coef

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     ml = msub.add_parser("learn", help="move each control when asked; writes a mapping file")
     ml.add_argument("--midi", required=True, metavar="PORT", help="MIDI input port name (substring)")
     ml.add_argument("-o", "--output", required=True, help="mapping file to write (.toml)")
-    ml.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each control (30)")
+    ml.add_argument("--timeout", type=float, default=30.0,
+                    help="seconds to wait for each control (30); Enter skips one sooner")
 
     pd = sub.add_parser("demo", help="run the streaming engine on the shipped preset and demo clip")
     pd.add_argument("--out", default="out", help="folder for the results (out/)")
@@ -185,7 +186,10 @@ def _network_line(choice) -> str:
 
 
 def _transfer_args(p: argparse.ArgumentParser, *, iters: int = 300) -> None:
-    p.add_argument("--iters", type=int, default=iters, help=f"L-BFGS iterations ({iters})")
+    p.add_argument("--iters", type=int, default=iters,
+                   help=f"about this many L-BFGS iterations per 30 s segment ({iters}): each segment may evaluate "
+                        f"its loss N + N/4 + 1 times, room for line-search retries; the last line counts the "
+                        f"evaluations made")
     p.add_argument("--phase-iters", type=int, default=32,
                    help="phase reconstruction passes per frame, streaming Griffin-Lim with 3 frames of look-ahead (32)")
     p.add_argument("--style-weight", type=float, default=1.0, help="style term weight (1.0)")
@@ -282,12 +286,11 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 def _cmd_resynth(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .dsp.griffinlim import griffinlim
+    from .dsp.griffinlim import griffinlim, spectral_convergence
     from .dsp.stft import stft
     from .dsp.streaming_gl import StreamingGriffinLim
     from .io.files import read_mono, write_audio
     from .io.paths import check_audio_output
-    from .quality import spectral_convergence
     from .settings import Settings
 
     s = Settings(sample_rate=args.sample_rate, n_fft=args.n_fft, hop_length=args.hop)
@@ -322,6 +325,21 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lines_typed():
+    """A queue that gets one item for each line typed on stdin, read on a daemon thread."""
+    import queue
+    import threading
+
+    lines: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read() -> None:
+        for _ in sys.stdin:
+            lines.put(True)
+
+    threading.Thread(target=read, daemon=True, name="mst-live-stdin").start()
+    return lines
+
+
 def _cmd_midi(args: argparse.Namespace) -> int:
     from .midi.controller import input_names, learn
     from .midi.mapping import CCRule, Mapping, dump_mapping
@@ -335,13 +353,20 @@ def _cmd_midi(args: argparse.Namespace) -> int:
 
     out = check_ending(args.output, ".toml", option="-o")
     wanted = [p.name for p in PARAMS.values() if p.learn]
+    skips = _lines_typed()
 
     def ask(param: str) -> None:
         par = PARAMS[param]
         print(f"move the control for {param} ({par.help}; {par.lo:g}..{par.hi:g}), "
-              f"or wait {args.timeout:g} s to skip", flush=True)
+              f"or press Enter or wait {args.timeout:g} s to skip", flush=True)
 
-    found = learn(args.midi, wanted, ask=ask, timeout=args.timeout)
+    def skip() -> bool:
+        if skips.empty():
+            return False
+        skips.get_nowait()
+        return True
+
+    found = learn(args.midi, wanted, ask=ask, timeout=args.timeout, skip=skip)
     rules = [CCRule(cc=cc, param=param, lo=PARAMS[param].lo, hi=PARAMS[param].hi, curve=PARAMS[param].midi_curve,
                     channel=channel) for param, channel, cc in found]
     out.write_text(dump_mapping(Mapping(rules=rules)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -31,17 +32,18 @@ from .dsp.fifo import FrameQueue, SampleFifo
 from .dsp.frame_level import FrameLevel
 from .dsp.onsets import OnsetClock
 from .dsp.output_chain import OutputChain
+from .dsp.semitones import semitone_amplitudes
 from .dsp.stft import StreamingSTFT
 from .dsp.streaming_gl import StreamingGriffinLim
 from .errors import ParameterError, check_int
 from .features import FeatureNet
 from .latency import MODES
-from .losses import FeatureMemory
-from .palette import FULL_AT, sound_share, toward_sound
-from .params import LiveParams
+from .palette import sound_share, toward_sound
+from .params import LiveParams, ParamValues
 from .planner import StepPlanner
 from .preset import Preset
 from .styles import Styles
+from .warm_up import warm_up
 
 # The optimiser's frame-to-frame level moves are held (`FrameLevel`) up to style weight 1 and let go
 # by this share of the style's own sound (style weight 1.26): above 1 the optimiser also fits the
@@ -50,9 +52,16 @@ from .styles import Styles
 HOLD_LEVEL_UNTIL_SHARE = 0.1
 
 
-# parameter settings whose blocks take every path a knob can reach: the reshaping alone (the
-# defaults), the style's own sound beside the optimiser, and the style's sound alone
-WARM_UP_PATHS = ({}, {"style_weight": 2.0, "steps": 1}, {"style_weight": FULL_AT, "steps": 1})
+class Restyled(NamedTuple):
+    """A block as the style left it: log-magnitudes x, and the first stage's result (``content``)
+    that the optimiser started from."""
+
+    x: torch.Tensor
+    content: torch.Tensor
+    steps: int = 0
+    share: float = 0.0  # of the style's own sound (`palette.sound_share`)
+    exact: bool = True  # the input's own phase fits (nothing of the style's own frames)
+    dry: bool = False  # meant for the optimiser, but the deadline left no step
 
 
 @dataclass
@@ -91,21 +100,18 @@ class StyleEngine:
     Parameters may change between any two calls through ``engine.params`` (thread-safe). With
     ``deadline`` given to `process`, the optimiser stops in time (fewer steps, then none);
     without it, every block gets exactly ``params.steps`` evaluations, so a file renders the
-    same every time. ``match=False`` leaves out the first stage (the per-bin mean and spread
-    match); ``phase="rebuild"`` rebuilds the phase instead of keeping the input's. ``device``
+    same every time. ``phase="rebuild"`` rebuilds the phase instead of keeping the input's. ``device``
     and ``precision`` are resolved by `compute.choose` ('auto': what this machine runs fastest).
     """
 
     def __init__(self, preset: Preset, *, block_frames: int = MODES["normal"].block_frames,
-                 overlap_frames: int = MODES["normal"].overlap_frames, memory_frames: int = 256,
-                 look_ahead: int = MODES["normal"].look_ahead, phase_iters: int = 16, follow: float = 1.0,
-                 device: str = "auto", precision: str = "auto", params: LiveParams | None = None,
+                 overlap_frames: int = MODES["normal"].overlap_frames, look_ahead: int = MODES["normal"].look_ahead,
+                 follow: float = 1.0, device: str = "auto", precision: str = "auto", params: LiveParams | None = None,
                  net: FeatureNet | None = None, styles: list[Preset] | None = None, morph: Preset | None = None,
-                 phase: str = "input", match: bool = True) -> None:
+                 phase: str = "input") -> None:
         s = self.settings = preset.settings
         self.preset, self.sample_rate = preset, s.sample_rate
         self.block_frames = check_int("block_frames", block_frames, 1, 4096)
-        self.memory_frames = check_int("memory_frames", memory_frames, 0, 100_000)
         self.overlap_frames = check_int("overlap_frames", overlap_frames, 0, 256)
         if not 0.0 <= float(follow) <= 1.0:
             raise ParameterError(f"follow={follow!r} is out of range [0, 1]")
@@ -119,12 +125,10 @@ class StyleEngine:
         self.styles = Styles([preset, *(styles or [])], morph, net=self.net)
         self.presets, self.morph_preset = self.styles.presets, morph
         self.params = params or LiveParams()
-        # the first stage (None with match=False); `reset` seeds its running statistics from its prior
-        self.matcher = BinMatcher(preset.bin_mean, preset.bin_std) if match else None
+        self.matcher = BinMatcher(preset.bin_mean, preset.bin_std)  # `reset` seeds its statistics from its prior
         self._clock = OnsetClock(s)  # each frame's age in its note, for the style's own frames
         self._level = FrameLevel(s.n_bins, sample_rate=s.sample_rate, hop_length=s.hop_length)
-        self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, n_iter=phase_iters,
-                                          look_ahead=look_ahead)
+        self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, look_ahead=look_ahead)
         self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
         p = self.params.snapshot()
         self._out = OutputChain(s.sample_rate, follow=follow, mix=p.mix, gain=p.gain, bypass=p.bypass)
@@ -134,18 +138,11 @@ class StyleEngine:
 
     def reset(self) -> None:
         """Forget all audio: the next call starts a new stream (parameters are kept)."""
-        s, k = self.settings, self.net.context
+        s = self.settings
         self._stft = StreamingSTFT(n_fft=s.n_fft, hop_length=s.hop_length)
-        self._phase.reset()
-        self._clock.reset()
-        self._level.reset()
-        if self.matcher is not None:
-            self.matcher.reset()
+        for part in (self._phase, self._clock, self._level, self.matcher, self.optimiser):
+            part.reset()
         self._pending = FrameQueue()
-        self._ctx_out, self._ctx_in = (torch.zeros(s.n_bins, k, device=self.device) for _ in range(2))
-        self._memory = FeatureMemory(s.n_filters, self.memory_frames, device=self.device)
-        self.optimiser.reset()
-        self._played_last = np.zeros((s.n_bins, 1), np.float32)  # silence before the stream
         self._wet, self._dry = SampleFifo(), SampleFifo()
         for fifo in (self._wet, self._dry):
             fifo.push_zeros(self.latency)
@@ -186,43 +183,16 @@ class StyleEngine:
         return out
 
     def warm_up(self) -> None:
-        """Run blocks through every path a knob can reach, so that no first use pays lazy set-up
-        while a device waits: above a style weight of 1 the style's own sound is matched and its
-        phase rebuilt, by kernels that otherwise load on the first block that needs them (45 ms
-        there, in the middle of a performance). Then time a pass at the defaults (at least 4 steps,
-        whatever the parameters), so that the planner has timings, and what a block without steps
-        pays for the memory. The parameters are untouched."""
-        live = self.params
-        p = live.snapshot()
-        base = {"style_index": p.style_index, "morph": p.morph, "steps": max(4, p.steps)}
-        try:
-            n = (2 * (self.block_frames + self.overlap_frames) + 8) * self.settings.hop_length
-            noise = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.05
-            for path in WARM_UP_PATHS:  # the other paths' timings are not kept: one step each loads them
-                self.params = LiveParams(**{**base, **path})
-                self.reset()
-                self.process(noise)
-            self.planner.clear()  # the passes paid for lazy set-up: time one more at the defaults
-            self.reset()
-            self.params = LiveParams(**base)
-            self.process(noise)
-        finally:
-            self.params = live
-        self.reset()
-        with torch.no_grad():
-            block = torch.zeros(self.settings.n_bins, self.net.context + self.block_frames, device=self.device)
-            t0 = time.perf_counter()
-            self.net(block)
-            self.planner.record_memory_pass(time.perf_counter() - t0)
+        """Load every path a knob can reach and time the optimiser (`warm_up.warm_up`)."""
+        warm_up(self)
 
     def fit(self, seconds: float) -> str | None:
         """Make a block without optimiser steps fit in ``seconds`` (the live worker's time per block,
         measured at `warm_up`): where the memory's forward pass does not, it is left out, rather
         than underrun on every block. Returns what was given up, in one line, or None."""
-        if not self.memory_frames or self.planner.block_cost() + self.planner.memory_pass <= seconds:
+        if not self.optimiser.memory_frames or self.planner.block_cost() + self.planner.memory_pass <= seconds:
             return None
-        self.memory_frames = 0
-        self._memory = FeatureMemory(self.settings.n_filters, 0, device=self.device)
+        self.optimiser.without_memory()
         return (f"the network in {self.compute.precision} takes {1000 * self.planner.memory_pass:.0f} ms a block where a block "
                 f"has {1000 * seconds:.0f} ms: the style memory is off and blocks get few or no optimiser steps "
                 f"(--precision auto picks the fastest arithmetic here)")
@@ -244,76 +214,56 @@ class StyleEngine:
         p = self.params.snapshot()
         mag = np.abs(frames)
         raw = np.log1p(mag)
-        if self.matcher is not None:
-            self.matcher.learn(raw[:, :commit])
-        ages = self._clock(mag, commit=commit)
-        steps, features, exact, share, dry = 0, None, True, 0.0, False
+        self.matcher.learn(raw[:, :commit])
+        amplitudes = semitone_amplitudes(torch.from_numpy(mag) ** 2, self.settings)
+        ages = self._clock(mag, commit=commit, amplitudes=amplitudes)
         if p.bypass or p.style_weight == 0.0:
-            content = x = torch.from_numpy(raw).to(self.device)
+            content = torch.from_numpy(raw).to(self.device)
+            block = Restyled(content, content)
         else:
-            depth = self.styles.envelope_depth(p)
-            first = staged = raw if self.matcher is None else self.matcher(
-                raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight), max_change_db=p.max_change,
-                depth_db=depth)
-            share = sound_share(p.style_weight)
-            sound = self.styles.sound(mag, p, ages=ages) if share > 0 else None
-            if sound is not None:
-                staged = toward_sound(staged, sound, share)
-                # the optimiser keeps the default balance and reshapes what is left of the input's
-                # own sound: its gains over the style's own frames only add noise
-                p = replace(p, style_weight=1.0, max_change=p.max_change * (1.0 - share))
-            content = x = torch.from_numpy(staged).to(self.device)
-            optimise = p.steps > 0 and (sound is None or share < 1.0)
-            if optimise:
-                # no bin rises above the style's envelope over the first stage's result, but each may
-                # always get back its own level as played (the first stage's cuts flattened some
-                # spectra: 2.65x flatness)
-                ceiling = None if depth is None else np.maximum(envelope_ceiling(np.expm1(first), depth), mag)
-                x, steps, features = self.optimiser(content, p, deadline, ctx_in=self._ctx_in, ctx_out=self._ctx_out,
-                                                    memory=self._memory, commit=commit,
-                                                    played=torch.from_numpy(mag).to(self.device),
-                                                    played_before=torch.from_numpy(self._played_last).to(self.device),
-                                                    ceiling=None if ceiling is None else torch.from_numpy(ceiling))
-            dry = optimise and steps == 0  # meant for the optimiser, but the deadline left no step
-            self.stats.dry_blocks += dry
-            # the style's own frames have no phase of their own: theirs is rebuilt, from the input's
-            exact = sound is None and (steps == 0 or self.phase == "input")
+            block = self._restyle(mag, raw, p, deadline, commit=commit, ages=ages, amplitudes=amplitudes)
         t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
-        self._played_last = mag[:, commit - 1 : commit].copy()
-        x = torch.clamp(x[:, :commit], min=0.0)
-        forward = self._remember(x, content[:, :commit], features)
-        if dry:
+        x = torch.clamp(block.x[:, :commit], min=0.0)
+        forward = self.optimiser.emitted(x, block.content[:, :commit], torch.from_numpy(mag[:, :commit]).to(self.device))
+        if block.dry:
             self.planner.record_dry_block(forward)
+            self.stats.dry_blocks += 1
         out_mag = torch.expm1(x).cpu().numpy() if not p.bypass else mag[:, :commit]
-        if steps:  # the optimiser reshapes each frame; the frame's level moves as the first stage left it
-            # (after the memory took the optimiser's frames, whose features its last pass computed)
-            hold = max(0.0, 1.0 - share / HOLD_LEVEL_UNTIL_SHARE)
-            out_mag = self._level(out_mag, torch.expm1(content[:, :commit]).cpu().numpy(), amount=hold)
+        if block.steps:  # the optimiser reshapes each frame; the frame's level moves as the first stage left it
+            hold = max(0.0, 1.0 - block.share / HOLD_LEVEL_UNTIL_SHARE)
+            out_mag = self._level(out_mag, torch.expm1(block.content[:, :commit]).cpu().numpy(), amount=hold)
         else:
             self._level.reset()
-        self._wet.push(self._phase.push(out_mag, phases=frames[:, :commit], exact=exact))
+        self._wet.push(self._phase.push(out_mag, phases=frames[:, :commit], exact=block.exact))
         self.stats.blocks += 1
-        self.stats.evaluations += steps
-        self.stats.last_steps = steps
+        self.stats.evaluations += block.steps
+        self.stats.last_steps = block.steps
         self.planner.record_post(time.perf_counter() - t_post)
 
-    def _remember(self, x: torch.Tensor, content: torch.Tensor, features: torch.Tensor | None) -> float:
-        """The emitted frames become the next block's left context, and their features the style
-        memory's newest (the optimiser's last pass computed them already, where it ran: a feature
-        depends only on frames at or before its own, so the loss's padding did not touch them).
-        Returns the seconds a forward pass of the network took here, 0 where none was made."""
-        k, commit, forward = self.net.context, x.shape[1], 0.0
-        with torch.no_grad():
-            if self.memory_frames:
-                if features is None:
-                    t0 = time.perf_counter()
-                    features = self.net(torch.cat([self._ctx_out, x], dim=1))
-                    forward = time.perf_counter() - t0
-                self._memory.push(features[:, :commit])
-            if k:
-                self._ctx_out = torch.cat([self._ctx_out, x], dim=1)[:, -k:]
-                self._ctx_in = torch.cat([self._ctx_in, content], dim=1)[:, -k:]
-        return forward
+    def _restyle(self, mag: np.ndarray, raw: np.ndarray, p: ParamValues, deadline: float | None, *, commit: int,
+                 ages: np.ndarray, amplitudes: torch.Tensor) -> Restyled:
+        """The first stage, the style's own sound where the knob reaches it, then the optimiser."""
+        depth = self.styles.envelope_depth(p)
+        first = self.matcher(raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight),
+                             max_change_db=p.max_change, depth_db=depth)
+        share, staged = sound_share(p.style_weight), first
+        sound = self.styles.sound(mag, p, ages=ages, amplitudes=amplitudes) if share > 0 else None
+        if sound is not None:
+            staged = toward_sound(first, sound, share)
+            # the optimiser keeps the default balance and reshapes what is left of the input's
+            # own sound: its gains over the style's own frames only add noise
+            p = replace(p, style_weight=1.0, max_change=p.max_change * (1.0 - share))
+        content = torch.from_numpy(staged).to(self.device)
+        if p.steps <= 0 or (sound is not None and share >= 1.0):
+            return Restyled(content, content, share=share, exact=sound is None)
+        # no bin rises above the style's envelope over the first stage's result, but each may always
+        # get back its own level as played (the first stage's cuts flattened some spectra: 2.65x flatness)
+        ceiling = None if depth is None else torch.from_numpy(np.maximum(envelope_ceiling(np.expm1(first), depth), mag))
+        x, steps = self.optimiser(content, p, deadline, commit=commit, played=torch.from_numpy(mag).to(self.device),
+                                  ceiling=ceiling)
+        # the style's own frames have no phase of their own: theirs is rebuilt, from the input's
+        exact = sound is None and (steps == 0 or self.phase == "input")
+        return Restyled(x, content, steps=steps, share=share, exact=exact, dry=steps == 0)
 
     def _output(self, n: int) -> np.ndarray:
         wet, dry = self._wet.pop(n), self._dry.pop(n)

@@ -111,7 +111,7 @@ class FeatureMemory:
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """The C x C Gram F·Fᵀ / T. Only for tests and small reference computations."""
+    """The C x C Gram F·Fᵀ / T, for the yardstick and reference computations (the loss never forms it)."""
     return features @ features.T / features.shape[1]
 
 

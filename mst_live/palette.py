@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .dsp.onsets import OnsetClock, max_age
-from .dsp.semitones import semitone_bank
+from .dsp.semitones import semitone_amplitudes
 from .errors import ParameterError
 from .settings import Settings
 
@@ -65,12 +65,11 @@ def sound_share(style_weight: float) -> float:
 HEARD_DB = 30.0  # how far under a frame's strongest semitone the match looks for notes
 
 
-def _notes(bank: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
-    """The notes that stand out in each of power spectra (bins, n), semitone by semitone (81, n):
+def _notes(amp: torch.Tensor) -> torch.Tensor:
+    """The notes that stand out in each of spectra, from their semitone amplitudes (81, n):
     each semitone that peaks above both neighbours within the frame's top ``HEARD_DB``, its
     amplitude log-compressed; where the partials are counts, their balance (the instrument) little
     and the spread and noise around them (which a dense mix makes look like every note) not at all."""
-    amp = torch.sqrt(bank @ power)
     floor = amp.max(dim=0, keepdim=True).values * 10 ** (-HEARD_DB / 20) + 1e-12
     heard = torch.log1p(amp / floor)
     above, below = torch.zeros_like(heard), torch.zeros_like(heard)
@@ -152,9 +151,9 @@ class Palette:
         # torch, not numpy, for the products: they run between optimiser steps, and a second
         # thread pool (numpy's BLAS) left spinning there halved the steps' speed on two cores
         self.log_power = torch.from_numpy(np.log(np.maximum(power, 1e-30)).astype(np.float32))  # unit power
-        self.bank = torch.from_numpy(semitone_bank(settings))
+        self.settings = settings
         self.shifts = torch.arange(-transpose, transpose + 1)
-        notes = _notes(self.bank, torch.from_numpy(power.astype(np.float32)))  # (81, n)
+        notes = _notes(semitone_amplitudes(torch.from_numpy(power.astype(np.float32)), settings))  # (81, n)
         # each frame's semitone signature as if played t semitones higher, for every shift t: (shifts, 81, n)
         self.signatures = _unit(torch.stack([_roll_notes(notes, int(t)) for t in self.shifts]), dim=1)
         self._scale = _frequency_scalings(settings.n_bins, self.shifts)
@@ -165,13 +164,17 @@ class Palette:
     def size(self) -> int:
         return self.signatures.shape[2]
 
-    def match(self, magnitude: np.ndarray, *, ages: np.ndarray | None = None, k: int = MATCHES) -> np.ndarray:
+    def match(self, magnitude: np.ndarray, *, ages: np.ndarray | None = None, amplitudes: torch.Tensor | None = None,
+              k: int = MATCHES) -> np.ndarray:
         """For each frame (bins, n) of magnitudes: the log-magnitude average of the ``k`` palette
         frames whose pitches come closest when each may be transposed (and is played so), and
         with ``ages`` (n,) (`dsp.onsets.OnsetClock`) whose age in their notes comes closest too,
-        at that frame's power (silence stays silence)."""
+        at that frame's power (silence stays silence). ``amplitudes``: the frames'
+        `semitone_amplitudes`, where the caller has them already."""
         power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
-        played = _unit(_notes(self.bank, power), dim=0)  # (81, n)
+        if amplitudes is None:
+            amplitudes = semitone_amplitudes(power, self.settings)
+        played = _unit(_notes(amplitudes), dim=0)  # (81, n)
         n_shifts = self.shifts.numel()
         sim = torch.einsum("an,sam->nms", played, self.signatures)  # (n, palette, shifts)
         if ages is not None and self.log_age is not None:

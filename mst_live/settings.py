@@ -8,7 +8,6 @@ from typing import Any
 
 from .errors import ParameterError, check_int
 
-WINDOWS = ("hann",)
 # the random network's kind: "structured" (sign flips between Walsh–Hadamard transforms, nothing
 # stored; structured.py) or "dense" (Gaussian weights, the original algorithm; features.py)
 NETWORKS = ("structured", "dense")
@@ -27,7 +26,6 @@ class Settings:
     sample_rate: int = 22050
     n_fft: int = 2048
     hop_length: int = 512
-    window: str = "hann"
     n_filters: int = 4000
     width: int = 11
     seed: int = 0
@@ -39,8 +37,6 @@ class Settings:
         if self.n_fft % 2:
             raise ParameterError(f"n_fft={self.n_fft} must be even")
         check_int("hop_length", self.hop_length, 1, self.n_fft // 2)
-        if self.window not in WINDOWS:
-            raise ParameterError(f"window={self.window!r} is not one of {', '.join(WINDOWS)}")
         check_int("n_filters", self.n_filters, 1, 65536)
         check_int("width", self.width, 1, 1024)
         check_int("seed", self.seed, 0, 2**63 - 1)
@@ -69,6 +65,10 @@ class Settings:
         """Build from untrusted data: unknown or missing keys and wrong types are errors."""
         if not isinstance(data, dict):
             raise ParameterError("settings must be a mapping")
+        data = dict(data)
+        # presets of formats up to 6 name the window, which is always Hann
+        if data.pop("window", "hann") != "hann":
+            raise ParameterError("settings: the window is always 'hann'")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
         missing = sorted(names - set(data))
@@ -77,7 +77,7 @@ class Settings:
         if missing:
             raise ParameterError(f"missing settings: {', '.join(missing)}")
         for f in fields(cls):
-            want = str if f.name in ("window", "network") else int
+            want = str if f.name == "network" else int
             value = data[f.name]
             if isinstance(value, bool) or not isinstance(value, want):
                 raise ParameterError(f"setting {f.name}={value!r} is not a{'n int' if want is int else ' str'}")
@@ -85,6 +85,6 @@ class Settings:
 
     def describe(self) -> str:
         return (
-            f"{self.sample_rate} Hz, n_fft {self.n_fft}, hop {self.hop_length}, {self.window}, "
+            f"{self.sample_rate} Hz, n_fft {self.n_fft}, hop {self.hop_length}, Hann window, "
             f"{self.n_filters} filters x width {self.width}, seed {self.seed}, {self.network} network"
         )

@@ -66,15 +66,16 @@ class Styles:
             depth = (1 - p.morph) * depth + p.morph * self._morph_palette.depth_db
         return depth
 
-    def sound(self, magnitude: np.ndarray, p: ParamValues, *, ages: np.ndarray | None = None) -> np.ndarray | None:
+    def sound(self, magnitude: np.ndarray, p: ParamValues, *, ages: np.ndarray | None = None,
+              amplitudes: torch.Tensor | None = None) -> np.ndarray | None:
         """The style's own frames for the frames played (magnitudes, bins x n, each ``ages`` frames
         into its note), morphed in log-magnitude like the target; None where the chosen preset
-        has no palette."""
+        has no palette. ``amplitudes``: the frames' `dsp.semitones.semitone_amplitudes`."""
         own = self._palettes[self.index(p)]
         if own is None:
             return None
-        out = own.match(magnitude, ages=ages)
+        out = own.match(magnitude, ages=ages, amplitudes=amplitudes)
         if self._morph_palette is not None and p.morph > 0:
-            other = self._morph_palette.match(magnitude, ages=ages)
+            other = self._morph_palette.match(magnitude, ages=ages, amplitudes=amplitudes)
             out = geometric_blend(out, other, p.morph)
         return out

@@ -49,12 +49,12 @@ def _product_ms(net, block, weights, repeats: int = 15) -> float:
 def child() -> None:
     import numpy as np
     import torch
+    from yardstick import Yardstick
 
     from mst_live import Settings, build_preset, load_preset
     from mst_live.compute import choose, cpu_capability, native_bfloat16, runnable
     from mst_live.engine import StyleEngine
     from mst_live.features import FeatureNet
-    from mst_live.quality import Yardstick
 
     torch.set_num_threads(1)
     s = Settings()

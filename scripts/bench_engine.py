@@ -17,13 +17,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foundation import CONTENT_TRACK, STYLE_TRACK, style_and_content
 from benchmd import ROOT, machine, write_section
+from yardstick import Yardstick
 
 from mst_live import Settings, load_preset, transfer
 from mst_live.engine import StyleEngine
 from mst_live.io.files import read_mono
 from mst_live.latency import MODES
 from mst_live.params import LiveParams
-from mst_live.quality import Yardstick
 
 
 def run_engine_process(preset: Path, src: Path, dst: Path, device: str) -> tuple[float, str]:
@@ -71,7 +71,7 @@ def main() -> None:
         f"`scripts/bench_engine.py` on {machine()}. Content: `{CONTENT_TRACK}` from 20 s; style: 60 s of "
         f"`{STYLE_TRACK}` (the preset built from it). Defaults: {s.describe()}, {block}-frame blocks, "
         f"{eng.overlap_frames} overlap frame(s), {eng.params.snapshot().steps} optimiser steps per block, the network in "
-        f"{eng.compute.describe()}, {eng.memory_frames} frames of style memory, the first stage (each bin's mean and spread "
+        f"{eng.compute.describe()}, {eng.optimiser.memory_frames} frames of style memory, the first stage (each bin's mean and spread "
         f"moved to the style's), the input's own phase under the new magnitudes ({la}-frame look-ahead kept "
         f"for `--phase rebuild`). Load = wall time / audio time "
         "(below 1 is faster than real time); the engine rows time the whole process, with start-up "

@@ -18,11 +18,11 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmd import ROOT, machine, write_section
+from yardstick import Yardstick
 
 from mst_live import Settings, build_preset, transfer
 from mst_live.features import FeatureNet
 from mst_live.io.files import read_mono
-from mst_live.quality import Yardstick
 
 BUILD_TRACKS = ["knalgan_theme.ogg", "elf-land.ogg", "sad.ogg"]  # 628 s together
 STYLE_TRACK, STYLE_AT = "traveling_minstrels.ogg", 30.0  # 60 s of style

@@ -24,13 +24,13 @@ import soxr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foundation import CONTENT_TRACK, style_and_content
 from benchmd import AVX2_ONLY, machine, write_section
+from jackrig import JackServer, measure_lag, play_through, read_events
+from yardstick import Yardstick
 
 from mst_live import Settings, build_preset
 from mst_live.io.live import CHUNK_MS, PRIME_MARGIN_S, SAFETY_S
-from mst_live.jackrig import JackServer, measure_lag, play_through, read_events
 from mst_live.latency import MODES
 from mst_live.params import PARAMS
-from mst_live.quality import Yardstick
 
 RATE = 48000
 # (latency mode, JACK period, environment, options): the AVX2-only cap stands for most laptops (no native

@@ -21,10 +21,10 @@ from bench_foundation import music_dir
 from benchmd import machine, write_section
 
 from mst_live import StreamingGriffinLim, griffinlim
+from mst_live.dsp.griffinlim import spectral_convergence
 from mst_live.dsp.stft import stft
 from mst_live.io.files import read_mono
 from mst_live.latency import MODES
-from mst_live.quality import spectral_convergence
 
 SR, N_FFT, HOP = 22050, 2048, 512
 CLIPS = [("frantic.ogg", 20.0), ("traveling_minstrels.ogg", 60.0), ("the_city_falls.ogg", 90.0)]

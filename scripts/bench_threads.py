@@ -32,10 +32,11 @@ def child(threads: int, hog: bool) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    from jackrig import cpu_hog
+
     from mst_live import Settings, load_preset
     from mst_live.compute import cpu_capability
     from mst_live.engine import StyleEngine
-    from mst_live.jackrig import cpu_hog
     from mst_live.params import LiveParams
 
     s = Settings()

@@ -23,10 +23,10 @@ import soxr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foundation import style_and_content
 from bench_live import HOG, RATE
+from jackrig import JackServer, measure_lag, play_through, read_events
+from yardstick import Yardstick
 
 from mst_live import Settings
-from mst_live.jackrig import JackServer, measure_lag, play_through, read_events
-from mst_live.quality import Yardstick
 
 
 def main() -> None:

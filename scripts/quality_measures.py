@@ -21,11 +21,11 @@ import librosa
 import numpy as np
 import soundfile as sf
 import torch
+from yardstick import Yardstick, network_features
 
 from mst_live import FeatureNet, Settings
 from mst_live.dsp.stft import istft, stft
 from mst_live.latency import MODES
-from mst_live.quality import Yardstick, network_features
 
 SR = 22050
 N_FFT, HOP = 2048, 512

@@ -44,13 +44,14 @@ def own_style_distance(preset, y: np.ndarray) -> float:
     """‖G(y) − G_style‖ on the network a preset was built for: whether audio that came out of
     the whole chain (optimiser, phase reconstruction, overlap-add) is nearer the style."""
     import torch
+    from yardstick import network_features
 
     from mst_live import FeatureNet
-    from mst_live.quality import network_features
+    from mst_live.losses import gram
 
     f = network_features(y, FeatureNet(preset.settings))
     t = preset.style_target(dtype=torch.float64)
-    return float(torch.linalg.norm(f @ f.T / f.shape[1] - t.factor @ t.factor.T))
+    return float(torch.linalg.norm(gram(f) - t.factor @ t.factor.T))
 
 
 def buzzy(seconds: float, sr: int = SR, seed: int = 1) -> np.ndarray:
@@ -93,7 +94,39 @@ def jack_server():
     """A real JACK server (dummy backend) for the live and MIDI tests."""
     import os
 
-    from mst_live.jackrig import JackServer
+    from jackrig import JackServer
 
     with JackServer(f"mst{os.getpid()}", rate=48000) as server:
         yield server.name
+
+
+@pytest.fixture
+def cli(capsys):
+    """``mst-live ARGS`` run in this process, where the subprocess is not the point: a
+    CompletedProcess with its exit status and what it printed. What `main` sets for the whole
+    process (signal handlers, the warning hook, torch's threads) is put back after."""
+    import signal
+    import subprocess
+    import warnings
+
+    import torch
+
+    from mst_live.cli import main
+
+    def run(*argv: object) -> subprocess.CompletedProcess:
+        saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT), torch.get_num_threads()
+        capsys.readouterr()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # each run says its warnings, as a new process would
+            try:
+                code = main([str(a) for a in argv])
+            except SystemExit as exc:  # argparse's own errors
+                code = exc.code if isinstance(exc.code, int) else 1
+            finally:
+                signal.signal(signal.SIGTERM, saved[0])
+                signal.signal(signal.SIGINT, saved[1])
+                torch.set_num_threads(saved[2])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(argv), code, out, err)
+
+    return run

@@ -5,7 +5,6 @@ import pytest
 
 from mst_live import ParameterError
 from mst_live.dsp.bin_match import BinMatcher, BinStats
-from mst_live.dsp.envelope import envelope_ceiling
 
 
 def test_running_statistics_equal_the_direct_ones_prior_included():
@@ -50,24 +49,27 @@ def test_limits_on_spread_and_change():
 
 
 def test_the_style_s_envelope_stops_raises_and_leaves_cuts_alone():
-    """With the style's envelope, a frame's level still moves as the style's does, but a bin
-    rises further than that only up to the envelope under the frame's peak; cuts are untouched."""
+    """With the style's envelope, a bin the input leaves near silent (60 dB under its frame's
+    peak) that the style wants as loud as the peak rises to the envelope, 20 dB under the peak,
+    and no further; the bins the style leaves alone stay, and a level change passes whole."""
     rng = np.random.default_rng(4)
-    x = rng.normal(1.0, 0.1, (4, 3000)).clip(0)
-    m = BinMatcher(np.ones(4), np.ones(4), prior_frames=1)
+    mag = np.vstack([rng.uniform(0.9, 1.1, (64, 400)), np.full((1, 400), 1e-3)])
+    x = np.log1p(mag)
+    mean, std = x.mean(axis=1), x.std(axis=1)
+    m = BinMatcher(mean, std, prior_frames=1)  # the input's own statistics, heard
     m.learn(x)
-    mag, std = np.expm1(x), x.std(axis=1)
-    louder = np.full(4, 6.0)  # the style far louder in every bin: a level change passes whole
-    assert np.allclose(m(x, louder, std, depth_db=np.full(4, 200.0)), m(x, louder, std), atol=1e-6)
-    one = np.array([*x.mean(axis=1)[:3], 6.0])  # the style louder in the last bin alone
-    depth = np.array([0.0, 3.0, 6.0, 200.0])  # ... where it never has anything
-    free, held = m(x, one, std), m(x, one, std, depth_db=depth)
-    level = np.sqrt((np.expm1(free) ** 2).sum(axis=0) / (mag**2).sum(axis=0))
-    assert np.all(np.expm1(held) <= np.maximum(mag, level * envelope_ceiling(mag, depth)) * (1 + 1e-5))
-    assert np.all(held[3] <= np.log1p(level * mag[3]) + 1e-5) and np.all(held[3] < free[3] - 0.1)
-    assert np.all(held[3] > x[3])  # but it moves with the frame
-    quiet = m(x, np.zeros(4), std, depth_db=depth)
-    assert np.allclose(quiet, m(x, np.zeros(4), std), atol=1e-6)
+    wanted = np.array([*mean[:64], np.log1p(1.0)])  # the style: the last bin as loud as the rest
+    depth = np.array([*np.zeros(64), 20.0])
+    free = np.expm1(m(x, wanted, std, max_change_db=80.0))
+    held = np.expm1(m(x, wanted, std, max_change_db=80.0, depth_db=depth))
+    peak = mag[:64].max(axis=0)
+    assert np.all(free[64] > 0.5)  # without the envelope it rises toward the peak
+    np.testing.assert_allclose(held[64], 0.1 * peak, rtol=0.02)  # with it: 20 dB under the peak
+    np.testing.assert_allclose(held[:64], mag[:64], rtol=1e-3)
+    louder = np.full(65, 6.0)  # the style far louder in every bin: a level change passes whole
+    assert np.allclose(m(x, louder, std, depth_db=np.full(65, 200.0)), m(x, louder, std), atol=1e-5)
+    quiet = m(x, np.zeros(65), std, depth_db=depth)  # cuts are untouched
+    assert np.allclose(quiet, m(x, np.zeros(65), std), atol=1e-6)
 
 
 def test_amount_zero_is_the_input_and_a_fresh_stream_is_barely_moved():

@@ -151,7 +151,8 @@ def test_a_dense_precision_on_a_structured_preset_is_one_line(small_preset_path,
                               tmp_path / "x.wav", "--iters", "1", "--precision", "int8"), "structured network")
 
 
-def test_every_network_command_says_what_it_chose(small_preset_path, audio_dir, tmp_path):
+def test_every_network_command_says_what_it_chose(small_preset_path, audio_dir, tmp_path, cli):
+    run = cli
     out = run("transfer", audio_dir / "content.wav", "--preset", small_preset_path, "-o", tmp_path / "t.wav",
               "--iters", "1", "--phase-iters", "1", "--quiet")
     assert out.returncode == 0, out.stderr

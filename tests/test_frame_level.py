@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from mst_live import ParameterError
-from mst_live.dsp.frame_level import FrameLevel, mel_density
+from mst_live.dsp.frame_level import FrameLevel
+from mst_live.dsp.mel import mel_density
 
 SR, HOP, BINS = 22050, 512, 1025
 

@@ -37,7 +37,7 @@ def test_io_imports_nothing_from_the_screen_midi_or_the_app():
 
 
 def test_the_engine_imports_no_device_screen_or_midi():
-    for name in ("engine.py", "block_optimiser.py", "styles.py", "planner.py", "losses.py", "features.py"):
+    for name in ("engine.py", "block_optimiser.py", "styles.py", "planner.py", "losses.py", "features.py", "warm_up.py"):
         found = {m for m in imported(PKG / name) if m.split(".")[0] in ("io", "ui", "midi", "app", "cli")}
         assert not found, (name, found)
 

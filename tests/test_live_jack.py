@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pytest
 import soxr
+from jackrig import Player, read_events, start_mst_live
 
 from mst_live import load_preset
-from mst_live.jackrig import Player, read_events, start_mst_live
 
 from .conftest import SR, melody, own_style_distance
 
@@ -36,7 +36,7 @@ def test_live_through_jack_styles_changes_level_and_never_underruns(jack_server,
     player = Player(jack_server, clip)
     try:
         player.connect()
-        time.sleep(4.5)
+        player.wait_until(4.5, proc=proc, log=log)
         proc.stdin.write("level -20\n")
         proc.stdin.flush()
         while player.pos < clip.size + 2 * RATE:
@@ -132,7 +132,7 @@ def test_an_unexpected_fault_in_live_mode_is_one_line_and_a_clean_stop(jack_serv
 
 
 def test_under_a_cpu_hog_no_underruns_and_the_latency_does_not_move(jack_server, small_preset_path, tmp_path):
-    from mst_live.jackrig import measure_lag, play_through
+    from jackrig import measure_lag, play_through
 
     # a melody alone correlates with itself almost as well one or two samples off (99.9 %), so
     # the smallest disturbance could move the peak; a breathy noise floor makes it sharp
@@ -226,8 +226,7 @@ def test_a_device_that_stops_calling_back_is_noticed_and_the_take_closed(small_p
     """The audio server frozen (SIGSTOP) mid-take: callbacks stop while PortAudio still calls the
     stream active. Within about a second mst-live says so in one line and the take is a valid file."""
     import soundfile as sf
-
-    from mst_live.jackrig import JackServer
+    from jackrig import JackServer
 
     take, events, log = tmp_path / "take.wav", tmp_path / "events.jsonl", tmp_path / "mst-live.log"
     with JackServer(f"stall{os.getpid()}", rate=RATE) as server:
@@ -276,7 +275,7 @@ def periods_missing(clip: np.ndarray, y: np.ndarray) -> int:
     stretch with the cut, which the resampler smears, and the one after it are the only ones not
     judged). A cut in the clip's first 10 ms cannot be told from the clip starting later.
     """
-    from mst_live.jackrig import measure_lag
+    from jackrig import measure_lag
 
     c = RATE // 100
     lag = measure_lag(clip[: 2 * RATE], y, max_lag=y.size - 2 * RATE)  # roughly: a skip may move some of it

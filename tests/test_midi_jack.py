@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from jackrig import Player, measure_lag, read_events
+from yardstick import Yardstick
 
 from mst_live import build_preset
-from mst_live.jackrig import Player, measure_lag, read_events
-from mst_live.quality import Yardstick
 
 from .conftest import SR, buzzy, melody
 from .test_cli import assert_one_line_error
@@ -31,13 +31,11 @@ def pad(seconds: float) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def presets(small, tmp_path_factory):
+def presets(small, small_preset_path, tmp_path_factory):
+    """The suite's buzzy preset, and one of a soft pad: a style far from it."""
     d = tmp_path_factory.mktemp("midi_presets")
-    sf.write(d / "buzzy.flac", 0.3 * buzzy(12.0), SR)
     sf.write(d / "pad.flac", pad(12.0), SR)
-    a = build_preset([d / "buzzy.flac"], settings=small).save(d / "buzzy.npz")
-    b = build_preset([d / "pad.flac"], settings=small).save(d / "pad.npz")
-    return a, b
+    return small_preset_path, build_preset([d / "pad.flac"], settings=small).save(d / "pad.npz")
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +97,12 @@ def test_cc_and_program_change_drive_a_running_mst_live(jack_server, midi_out, p
     block_s = 16 * 128 / SR
     try:
         player.connect()
-        time.sleep(3.0)
-        marks = {"style_off": player.pos}
+        marks = {"style_off": player.wait_until(3.0, proc=proc, log=log)}
         t = time.monotonic()
         midi_out.send(mido.Message("control_change", control=1, value=0))
         took = wait_param(events, "style_weight", 0.0, t)
         assert took < block_s + 0.25, took  # within one block (plus event-file polling)
-        time.sleep(3.0)
+        player.wait_until(marks["style_off"] / RATE + 3.0, proc=proc, log=log)
         # a flood, about 3000 messages a second for a second (unmapped CCs, a mapped one, sysex),
         # must not stall anything. Sent in small bursts: the sender's own JACK MIDI buffer is
         # small and drops what overflows it.
@@ -118,14 +115,12 @@ def test_cc_and_program_change_drive_a_running_mst_live(jack_server, midi_out, p
             time.sleep(0.005)
         wait_param(events, "mix", 126 / 127, time.monotonic())
         assert proc.poll() is None, log.read_text()
-        time.sleep(0.2)
-        marks["level_down"] = player.pos
+        marks["level_down"] = player.wait_until(player.pos / RATE + 0.2, proc=proc, log=log)
         midi_out.send(mido.Message("control_change", control=7, value=0))
         wait_param(events, "level", -40.0, time.monotonic())
         midi_out.send(mido.Message("program_change", program=1))
         wait_param(events, "style_index", 1, time.monotonic())
-        time.sleep(3.0)
-        marks["end"] = player.pos
+        marks["end"] = player.wait_until(player.pos / RATE + 3.0, proc=proc, log=log)
         assert proc.poll() is None, log.read_text()
     finally:
         player.close()
@@ -170,12 +165,10 @@ def test_morph_cc_moves_the_output_toward_the_other_preset(jack_server, midi_out
     events = tmp_path / "events.jsonl"
     try:
         player.connect()
-        time.sleep(5.0)
-        switch = player.pos
+        switch = player.wait_until(5.0, proc=proc, log=log)
         midi_out.send(mido.Message("control_change", control=2, value=127))
         wait_param(events, "morph", 1.0, time.monotonic())
-        time.sleep(5.0)
-        end = player.pos
+        end = player.wait_until(switch / RATE + 5.0, proc=proc, log=log)
     finally:
         player.close()
         stop(proc, log)
@@ -202,7 +195,8 @@ def test_midi_learn_writes_a_mapping(jack_server, midi_out, tmp_path):
     out = tmp_path / "learned.toml"
     env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server, "MIDO_BACKEND": BACKEND, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "mst_live", "midi", "learn", "--midi", "mstctl", "-o", str(out),
-                             "--timeout", "1.5"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--timeout", "30"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     answers = {"style_weight": 21, "mix": 22}
     asked = []
     for line in proc.stdout:
@@ -214,6 +208,9 @@ def test_midi_learn_writes_a_mapping(jack_server, midi_out, tmp_path):
                 for v in (10, 20, 30):  # a knob turned a little: several messages
                     midi_out.send(mido.Message("control_change", channel=2, control=answers[param], value=v))
                     time.sleep(0.01)
+            else:  # Enter skips the rest at once
+                proc.stdin.write("\n")
+                proc.stdin.flush()
         if line.startswith("wrote"):
             break
     proc.wait(timeout=60)

@@ -14,8 +14,27 @@ def tone(n: int, amp: float = 0.5, f: float = 440.0) -> np.ndarray:
 
 
 def test_every_stage_has_the_plugin_shape_and_no_delay():
-    for stage in (Follow(SR, 1.0), Blend(SR, 0.0), Level(SR, 1.0), OutputChain(SR, follow=1, mix=1, gain=1, bypass=0)):
-        assert stage.latency == 0 and callable(stage.reset) and callable(stage.process)
+    """Each stage answers a click in the same sample it hears it (its latency, 0, is true), and
+    reset forgets what it heard: after it the stage gives what a new one gives."""
+    click = np.zeros(4000, np.float32)
+    click[1500] = 1.0
+    noise = np.random.default_rng(0).standard_normal(3000).astype(np.float32)
+    stages = {
+        "follow": (lambda: Follow(SR, 1.0), lambda st, x: st.process(x, x)),
+        "blend": (lambda: Blend(SR, 1.0), lambda st, x: st.process(x, 0 * x, value=1.0)),
+        "level": (lambda: Level(SR, 0.5), lambda st, x: st.process(x, gain=0.5)),
+        "chain": (lambda: OutputChain(SR, follow=1, mix=1, gain=1, bypass=0),
+                  lambda st, x: st.process(x, x, mix=1, gain=1, bypass=0)),
+    }
+    for name, (new, run) in stages.items():
+        stage = new()
+        y = run(stage, click)
+        assert stage.latency == 0 and y.size == click.size, name
+        assert int(np.argmax(np.abs(y))) == 1500 and abs(float(y[1500])) > 0.1, name
+        fresh = run(new(), noise)
+        run(stage, noise[::-1] * 3)
+        stage.reset()
+        np.testing.assert_allclose(run(stage, noise), fresh, atol=1e-6, err_msg=name)
 
 
 def test_blend_glides_to_a_new_value_without_a_step_and_is_block_size_blind():

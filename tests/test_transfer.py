@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from yardstick import Yardstick
 
 from mst_live import ParameterError, load_preset, transfer
-from mst_live.quality import Yardstick
 
 from .conftest import buzzy, melody
 

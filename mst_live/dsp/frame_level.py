@@ -20,15 +20,9 @@ import math
 import numpy as np
 
 from ..errors import check_range
+from .mel import mel_density
 
 EPS = 1e-6  # magnitudes this small count as silence in both signals: their gain is 0
-
-
-def mel_density(n_bins: int, sample_rate: int) -> np.ndarray:
-    """Each bin's weight by the (Slaney) mel scale's density at its frequency, summing to 1."""
-    f = np.arange(n_bins) * (sample_rate / 2.0) / (n_bins - 1)
-    w = 1000.0 / np.maximum(f, 1000.0)
-    return w / w.sum()
 
 
 class FrameLevel:

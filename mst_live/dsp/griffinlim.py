@@ -17,7 +17,7 @@ import scipy.fft
 
 from ..errors import ParameterError
 from .gl_kernel import project_frame
-from .stft import check_magnitudes, hann, n_frames_for, window_sumsquare
+from .stft import check_magnitudes, hann, n_frames_for, stft, window_sumsquare
 
 _WORKERS = max(1, min(os.cpu_count() or 1, 8))
 
@@ -140,3 +140,10 @@ def griffinlim(
     k = min(sig_len, signal.size - pad)
     out[:k] = signal[pad : pad + k]
     return out
+
+
+def spectral_convergence(y: np.ndarray, S: np.ndarray, *, n_fft: int, hop_length: int) -> float:
+    """20·log10(‖|STFT(y)| − S‖ / ‖S‖) in dB: how well a rebuilt signal has the magnitudes asked for."""
+    rebuilt = np.abs(stft(np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop_length))
+    n = min(rebuilt.shape[1], S.shape[1])
+    return float(20 * np.log10(np.linalg.norm(rebuilt[:, :n] - S[:, :n]) / max(np.linalg.norm(S), 1e-30)))

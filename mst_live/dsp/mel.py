@@ -24,6 +24,14 @@ def mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= edge, _LINEAR_TO * np.exp(_LOG_STEP * (mel - edge)), _LINEAR_STEP * mel)
 
 
+def mel_density(n_bins: int, sample_rate: int) -> np.ndarray:
+    """Each STFT bin's weight by the mel scale's density at its frequency (as flat below 1 kHz,
+    as 1/f above, where the scale is logarithmic), summing to 1: each band of hearing counts once."""
+    f = np.arange(n_bins) * (sample_rate / 2.0) / (n_bins - 1)
+    w = _LINEAR_TO / np.maximum(f, _LINEAR_TO)
+    return w / w.sum()
+
+
 def mel_bank(settings: Settings, n_bands: int) -> np.ndarray:
     """``n_bands`` x n_bins triangular weights (peak 1) from 0 Hz to Nyquist: librosa's
     `filters.mel` with ``norm=None``, which the tests check it against."""

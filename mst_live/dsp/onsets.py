@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..settings import Settings
-from .semitones import semitone_bank
+from .semitones import semitone_amplitudes
 
 HELD_S = 1.12  # a note older than this is "held": its age stops counting
 RISE = 2.5  # an onset: the frame's spectral flux this many times its running mean
@@ -44,7 +44,7 @@ class OnsetClock:
 
     def __init__(self, settings: Settings) -> None:
         frame_rate = settings.frame_rate
-        self._bank = torch.from_numpy(semitone_bank(settings))
+        self.settings = settings
         self.max_age = max_age(frame_rate)
         self._gap = max(1, round(GAP_S * frame_rate))
         self._memory = float(np.exp(-1.0 / (MEAN_S * frame_rate)))
@@ -58,15 +58,16 @@ class OnsetClock:
         # semitone of late, age, frames since an onset
         self._state = (0.0, 0.0, 0.0, self.max_age, self._gap)
 
-    def __call__(self, magnitude: np.ndarray, *, commit: int | None = None) -> np.ndarray:
+    def __call__(self, magnitude: np.ndarray, *, commit: int | None = None,
+                 amplitudes: torch.Tensor | None = None) -> np.ndarray:
         """Ages (n,) of frames (bins, n). The clock moves on through the first ``commit`` frames
-        only (all by default): the rest come again with the next call, as a block's overlap does."""
-        power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
-        n = power.shape[1]
+        only (all by default): the rest come again with the next call, as a block's overlap does.
+        ``amplitudes``: the frames' `semitone_amplitudes`, where the caller has them already."""
+        if amplitudes is None:
+            amplitudes = semitone_amplitudes(torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2, self.settings)
+        amp = amplitudes.numpy()
+        n = amp.shape[1]
         commit = n if commit is None else commit
-        # torch for the product: a second thread pool (numpy's BLAS) left spinning between the
-        # optimiser's steps slows them
-        amp = torch.sqrt(self._bank @ power).numpy()
         ages = np.empty(n, np.int64)
         total, weight, loudest, age, since = self._state
         last = self._last

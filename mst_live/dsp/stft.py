@@ -14,13 +14,18 @@ def hann(n_fft: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)).astype(dtype)
 
 
-def window_sumsquare(window: np.ndarray, n_frames: int, hop_length: int) -> np.ndarray:
-    """Sum of squared, shifted windows over the padded signal: the OLA normaliser."""
+def window_sumsquare(window: np.ndarray, n_frames: int, hop_length: int, *, start: int = 0,
+                     length: int | None = None) -> np.ndarray:
+    """Sum of squared, shifted windows of frames 0 .. n_frames-1 over the padded signal (the OLA
+    normaliser), from sample ``start`` on, ``length`` samples (to the last frame's end by default):
+    a streaming overlap-add asks for the span under its newest frames."""
     n_fft = window.size
-    out = np.zeros(n_fft + hop_length * (n_frames - 1), dtype=np.float64)
+    end = n_fft + hop_length * (n_frames - 1) if length is None else start + length
+    out = np.zeros(max(0, end - start), dtype=np.float64)
     w2 = window.astype(np.float64) ** 2
-    for t in range(n_frames):
-        out[t * hop_length : t * hop_length + n_fft] += w2
+    for t in range(max(0, (start - n_fft) // hop_length + 1), min(n_frames, -(-end // hop_length))):
+        a, b = max(t * hop_length, start), min(t * hop_length + n_fft, end)
+        out[a - start : b - start] += w2[a - t * hop_length : b - t * hop_length]
     return out
 
 

@@ -17,22 +17,7 @@ import numpy as np
 
 from ..errors import ParameterError, check_int, check_range
 from .gl_kernel import project_frame
-from .stft import check_magnitudes, hann
-
-
-@numba.njit(cache=True, nogil=True)
-def _norm(norm, first, n_frames_total, hop, win2):
-    """1 / window sum-square for the padded samples from first*hop on, frames < n_frames_total."""
-    n_fft = win2.size
-    base = first * hop
-    for i in range(norm.size):
-        p = base + i
-        t_hi = min(p // hop, n_frames_total - 1)
-        t_lo = max(0, (p - n_fft + hop) // hop)
-        s = 0.0
-        for t in range(t_lo, t_hi + 1):
-            s += win2[p - t * hop]
-        norm[i] = 1.0 / s if s > 1e-12 else 0.0
+from .stft import check_magnitudes, hann, window_sumsquare
 
 
 @numba.njit(cache=True, nogil=True)
@@ -151,7 +136,6 @@ class StreamingGriffinLim:
         self.momentum = check_range("momentum", momentum, 0.0, 1.5)
         self.dtype = np.dtype(dtype)
         self._win = hann(n_fft, self.dtype)
-        self._win2 = self._win.astype(np.float64) ** 2
         self.reset()
 
     @property
@@ -180,14 +164,16 @@ class StreamingGriffinLim:
         self._count = 0
         self._first = 0  # global index of the oldest frame in the window
         self._emitted = 0  # padded samples emitted so far
-        self._finished = False
 
     def _keep_from(self) -> int:
         """Window-relative index of the first real (not centre-padding) sample."""
         return max(0, self.n_fft // 2 - self._first * self.hop_length)
 
     def _update_norm(self, n_frames_total: int) -> None:
-        _norm(self._norm, self._first, n_frames_total, self.hop_length, self._win2)
+        """1 / window sum-square over the window's samples, of the frames < ``n_frames_total``."""
+        wss = window_sumsquare(self._win, n_frames_total, self.hop_length, start=self._first * self.hop_length,
+                               length=self._norm.size)
+        self._norm[:] = np.where(wss > 1e-12, 1.0 / np.maximum(wss, 1e-12), 0.0)
 
     def _drop_padding(self, out: np.ndarray) -> np.ndarray:
         """Turn emitted padded samples into signal samples (the first n_fft/2 are padding)."""

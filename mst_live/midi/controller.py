@@ -8,6 +8,7 @@ Sysex, clock, notes and anything else unmapped are dropped on arrival.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -71,11 +72,11 @@ def find_port(spec: str) -> str:
     return matches[0]
 
 
-def learn(port: str, params: list[str], *, ask, timeout: float = 30.0) -> list[tuple[str, int, int]]:
+def learn(port: str, params: list[str], *, ask, timeout: float = 30.0, skip=None) -> list[tuple[str, int, int]]:
     """For each parameter in turn, wait for a control to move: [(param, channel, cc)].
 
     ``ask(param)`` tells the person what to move; a parameter nobody touches within
-    ``timeout`` seconds is skipped.
+    ``timeout`` seconds, or for which ``skip()`` answers True, is skipped.
     """
     mido = _mido()
     name = find_port(port)
@@ -86,7 +87,7 @@ def learn(port: str, params: list[str], *, ask, timeout: float = 30.0) -> list[t
             for _ in inp.iter_pending():  # forget what arrived before the question
                 pass
             t0 = time.monotonic()
-            while time.monotonic() - t0 < timeout:
+            while time.monotonic() - t0 < timeout and not (skip is not None and skip()):
                 msg = inp.poll()
                 if msg is None:
                     time.sleep(0.005)
@@ -108,8 +109,6 @@ class MidiController:
         self.mapping = mapping
         self.params = params
         self.n_presets = n_presets
-        self.received = 0
-        self.ignored = 0
         self._pending: dict[str, float] = {}
         self._lock = threading.Lock()  # between the MIDI thread and the apply thread only
         self._stop = threading.Event()
@@ -124,23 +123,15 @@ class MidiController:
         self._apply.start()
 
     def _on_message(self, msg) -> None:
-        self.received += 1
         kind = getattr(msg, "type", None)
         if kind == "control_change":
             rules = self.mapping.lookup(msg.channel, msg.control)
             with self._lock:
                 for rule in rules:
                     self._pending[rule.param] = rule.value(msg.value)
-            if not rules:
-                self.ignored += 1
-        elif kind == "program_change" and self.mapping.program_selects_preset:
-            if msg.program < self.n_presets:
-                with self._lock:
-                    self._pending["style_index"] = float(msg.program)
-            else:
-                self.ignored += 1
-        else:
-            self.ignored += 1
+        elif kind == "program_change" and self.mapping.program_selects_preset and msg.program < self.n_presets:
+            with self._lock:
+                self._pending["style_index"] = float(msg.program)
 
     def _apply_loop(self) -> None:
         while not self._stop.is_set():
@@ -148,10 +139,8 @@ class MidiController:
                 batch, self._pending = self._pending, {}
             if batch:
                 for name, value in batch.items():
-                    try:
+                    with contextlib.suppress(MstError):  # a value out of range is ignored
                         self.params.set(name, value)
-                    except MstError:
-                        self.ignored += 1
             time.sleep(0.005)
 
     def close(self) -> None:

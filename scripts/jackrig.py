@@ -131,6 +131,19 @@ class Player:
         self.pos = 0  # the clip starts now that everything is wired
         self.xrun_at = []
 
+    def wait_until(self, seconds: float, *, proc: subprocess.Popen | None = None, log: Path | None = None,
+                   timeout: float = 120.0) -> int:
+        """Wait until ``seconds`` of the clip have been played (the audio clock, not the wall's),
+        failing with ``log``'s text if ``proc`` ends first; returns the position reached."""
+        target, t0 = int(seconds * self.client.samplerate), time.monotonic()
+        while self.pos < target:
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(Path(log).read_text() if log else f"exited with {proc.returncode}")
+            if time.monotonic() - t0 > timeout:
+                raise AssertionError(f"the clip stood at {self.pos} of {target} samples after {timeout} s")
+            time.sleep(0.01)
+        return self.pos
+
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()

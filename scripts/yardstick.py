@@ -1,4 +1,5 @@
-"""The yardstick: style and content measured with a network that is NOT the one optimised.
+"""The benchmarks' and tests' yardstick: style and content measured with a network that is NOT
+the one optimised.
 
 Judging output with the loss that produced it flatters it; a held-out random network (other
 seed, filter count and width) tells whether the statistics really moved toward the style.
@@ -11,9 +12,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .dsp.stft import stft
-from .features import FeatureNet, log_magnitude
-from .settings import Settings
+from mst_live.dsp.stft import stft
+from mst_live.features import FeatureNet, log_magnitude
+from mst_live.losses import gram
+from mst_live.settings import Settings
 
 
 def yardstick_settings(settings: Settings) -> Settings:
@@ -27,13 +29,6 @@ def yardstick_settings(settings: Settings) -> Settings:
         width=settings.width + 4 if settings.width < 9 else settings.width - 4,
         network="dense",
     )
-
-
-def spectral_convergence(y: np.ndarray, S: np.ndarray, *, n_fft: int, hop_length: int) -> float:
-    """20·log10(‖|STFT(y)| − S‖ / ‖S‖) in dB: how well a rebuilt signal has the magnitudes asked for."""
-    rebuilt = np.abs(stft(np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop_length))
-    n = min(rebuilt.shape[1], S.shape[1])
-    return float(20 * np.log10(np.linalg.norm(rebuilt[:, :n] - S[:, :n]) / max(np.linalg.norm(S), 1e-30)))
 
 
 def network_features(audio: np.ndarray, net: FeatureNet) -> torch.Tensor:
@@ -53,8 +48,7 @@ class Yardstick:
         return network_features(audio, self.net)
 
     def gram(self, audio: np.ndarray) -> torch.Tensor:
-        f = self.features(audio)
-        return f @ f.T / f.shape[1]
+        return gram(self.features(audio))
 
     def style_gap_closed(self, out: np.ndarray, content: np.ndarray, style_gram: torch.Tensor) -> float:
         """1 − ‖G(out) − G(style)‖ / ‖G(content) − G(style)‖."""

@@ -68,13 +68,13 @@ class Score:
         return mf
 
 
-def render(mid: mido.MidiFile, wav: Path, *, sample_rate: int = 44100) -> None:
-    if not shutil.which("fluidsynth") or not SOUNDFONT.exists():
-        raise SystemExit("needs Debian packages fluidsynth and fluid-soundfont-gm")
+def render(mid: mido.MidiFile, wav: Path, *, sample_rate: int = 44100, soundfont: Path = SOUNDFONT) -> None:
+    if not shutil.which("fluidsynth") or not Path(soundfont).exists():
+        raise SystemExit(f"needs Debian package fluidsynth and the soundfont {soundfont}")
     midpath = wav.with_suffix(".mid")
     mid.save(midpath)
     subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(sample_rate), "-F", str(wav),
-                    str(SOUNDFONT), str(midpath)], check=True, stdout=subprocess.DEVNULL)
+                    str(soundfont), str(midpath)], check=True, stdout=subprocess.DEVNULL)
 
 
 def _swing(beat: float, amount: float) -> float:

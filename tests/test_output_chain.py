@@ -19,12 +19,17 @@ def test_every_stage_has_the_plugin_shape_and_no_delay():
     click = np.zeros(4000, np.float32)
     click[1500] = 1.0
     noise = np.random.default_rng(0).standard_normal(3000).astype(np.float32)
+    swell = np.linspace(0.2, 1.0, 4000, dtype=np.float32)  # the dry input's own dynamics, for the follower
+
+    def dry(x):
+        return x * swell[: x.size]
+
     stages = {
-        "follow": (lambda: Follow(SR, 1.0), lambda st, x: st.process(x, x)),
-        "blend": (lambda: Blend(SR, 1.0), lambda st, x: st.process(x, 0 * x, value=1.0)),
+        "follow": (lambda: Follow(SR, 1.0), lambda st, x: st.process(x, dry(x))),
+        "blend": (lambda: Blend(SR, 1.0), lambda st, x: st.process(x, dry(x), value=1.0)),
         "level": (lambda: Level(SR, 0.5), lambda st, x: st.process(x, gain=0.5)),
         "chain": (lambda: OutputChain(SR, follow=1, mix=1, gain=1, bypass=0),
-                  lambda st, x: st.process(x, x, mix=1, gain=1, bypass=0)),
+                  lambda st, x: st.process(x, dry(x), mix=1, gain=1, bypass=0)),
     }
     for name, (new, run) in stages.items():
         stage = new()

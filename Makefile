@@ -47,6 +47,7 @@ bench: bench-deps
 	$(BIN)/python scripts/bench_memory.py
 	$(BIN)/python scripts/bench_quality.py
 	$(BIN)/python scripts/bench_ceilings.py
+	$(BIN)/python scripts/bench_known_answer.py
 	$(BIN)/python scripts/bench_morph.py
 	$(BIN)/python scripts/bench_style_gap.py
 	$(BIN)/python scripts/bench_curves.py

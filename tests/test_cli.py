@@ -72,12 +72,12 @@ def test_bad_preset_and_arguments_get_one_clear_line(audio_dir, tmp_path, cli):
                           "--bogus")
 
 
-def test_build_info_and_transfer_end_to_end(audio_dir, tmp_path):
+def test_build_info_and_transfer_end_to_end(audio_dir, tmp_path, cli):
     preset = tmp_path / "mine.npz"
     out = run("preset", "build", audio_dir / "style.flac", "-o", preset, "--quiet",
               "--n-fft", "512", "--hop", "128", "--filters", "96", "--width", "5")
     assert out.returncode == 0, out.stderr
-    info = run("preset", "info", preset)
+    info = cli("preset", "info", preset)
     assert info.returncode == 0 and "96 filters" in info.stdout and "style.flac" in info.stdout
     wav, png = tmp_path / "out.wav", tmp_path / "out.png"
     out = run("transfer", audio_dir / "content.wav", "--preset", preset, "-o", wav, "--iters", "10",

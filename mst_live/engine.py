@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .block_optimiser import BlockOptimiser
+from .block_optimiser import KEEP_PEAKS_DB, BlockOptimiser
 from .compute import Choice, choose
 from .dsp.bin_match import BinMatcher
 from .dsp.envelope import envelope_ceiling
@@ -245,7 +245,7 @@ class StyleEngine:
         """The first stage, the style's own sound where the knob reaches it, then the optimiser."""
         depth = self.styles.envelope_depth(p)
         first = self.matcher(raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight),
-                             max_change_db=p.max_change, depth_db=depth)
+                             max_change_db=p.max_change, depth_db=depth, keep_peaks_db=KEEP_PEAKS_DB)
         share, staged = sound_share(p.style_weight), first
         sound = self.styles.sound(mag, p, ages=ages, amplitudes=amplitudes) if share > 0 else None
         if sound is not None:

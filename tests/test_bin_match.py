@@ -91,3 +91,23 @@ def test_bad_statistics_are_refused():
         BinMatcher(np.ones(4), np.ones(5))
     with pytest.raises(ParameterError, match="max_ratio"):
         BinMatcher(np.ones(4), np.ones(4), max_ratio=0.5)
+
+
+def test_the_loud_partials_keep_their_level():
+    """With ``keep_peaks_db``, a bin within that many dB of its frame's loudest is never cut, even
+    where the style is far quieter there; a quieter bin still is, and raises are untouched."""
+    rng = np.random.default_rng(5)
+    mag = np.vstack([np.full((1, 300), 1.0), np.full((1, 300), 0.5), np.full((1, 300), 0.02), np.full((1, 300), 0.01)])
+    mag = mag * rng.uniform(0.95, 1.05, mag.shape)
+    x = np.log1p(mag)
+    mean, std = x.mean(axis=1), x.std(axis=1)
+    m = BinMatcher(mean, std, prior_frames=1)
+    m.learn(x)
+    wanted = np.array([0.0, 0.0, 0.0, np.log1p(0.05)])  # the style: the first three bins silent, the last louder
+    free = np.expm1(m(x, wanted, std, max_change_db=12.0))
+    kept = np.expm1(m(x, wanted, std, max_change_db=12.0, keep_peaks_db=10.0))
+    assert np.all(free[:3] < 0.3 * mag[:3])  # cut by the full 12 dB (a quarter) without
+    np.testing.assert_allclose(kept[:2], mag[:2], rtol=1e-5)  # the peak and a bin 6 dB under it: kept
+    np.testing.assert_allclose(kept[2], free[2], rtol=1e-6)  # 34 dB under the peak: cut as before
+    np.testing.assert_allclose(kept[3], free[3], rtol=1e-6)  # a raise: as before
+    assert np.all(kept[3] > mag[3])

@@ -23,13 +23,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality_measures as qm
 from bench_ceilings import moved
-from bench_quality import melody, run_engine
+from bench_quality import run_engine, timbre_clips
 from benchmd import ROOT, machine, write_section
-from compose import SOUNDFONT, render
+from compose import SOUNDFONT
 
 from mst_live import FeatureNet, Settings, StyleEngine, build_preset
 from mst_live.compute import choose
-from mst_live.io.files import read_mono
 from mst_live.params import LiveParams
 
 PROGRAMS = {"piano": 0, "marimba": 12, "organ": 19, "nylon guitar": 24, "violin": 40, "strings": 48,
@@ -53,18 +52,6 @@ def soundfonts() -> dict[str, Path]:
     return {"FluidR3": SOUNDFONT, "TimGM6mb": music / "usr/share/sounds/sf2/TimGM6mb.sf2"}
 
 
-def clips(work: Path, font: str, path: Path, a: str, b: str, sr: int) -> tuple[np.ndarray, np.ndarray, Path]:
-    """Input, truth (cut to the input's length) and the style's file, rendered once into ``work``."""
-    out = {}
-    for tag, seed, prog, dur in [("in", 11, PROGRAMS[a], 12.0), ("truth", 11, PROGRAMS[b], 12.0),
-                                 ("style", 23, PROGRAMS[b], 60.0)]:
-        out[tag] = work / f"{font}_{a}_{b}_{tag}.wav".replace(" ", "-")
-        if not out[tag].exists():
-            render(melody(seed, dur, prog).midi(), out[tag], sample_rate=sr, soundfont=path)
-    x = read_mono(out["in"], sr)
-    return x, qm.fit(read_mono(out["truth"], sr), x.size), out["style"]
-
-
 def main() -> None:
     s = Settings()
     work = ROOT / ".cache/known_answer"
@@ -74,7 +61,7 @@ def main() -> None:
     rows, cells = [], {w: [] for w in WEIGHTS}
     for font, path in soundfonts().items():
         for a, b, kind in PAIRS:
-            x, truth, style_path = clips(work, font, path, a, b, s.sample_rate)
+            x, truth, _, style_path = timbre_clips(work, s, a, b, programs=PROGRAMS, soundfont=path, prefix=font)
             preset = build_preset([style_path], settings=s)
             flat_ref = max(qm.flatness(x), qm.flatness(truth))
             row = [font, f"{a} → {b}", kind]

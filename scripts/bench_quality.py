@@ -25,7 +25,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality_measures as qm
 from benchmd import ROOT, machine, write_section
-from compose import Score, render
+from compose import SOUNDFONT, Score, render
 
 from mst_live import FeatureNet, Settings, build_preset, load_preset, transfer
 from mst_live.compute import choose
@@ -181,16 +181,17 @@ def melody(seed: int, seconds: float, program: int) -> Score:
     return sc
 
 
-def timbre_clips(work: Path, s: Settings, a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, Path]:
+def timbre_clips(work: Path, s: Settings, a: str, b: str, *, programs: dict[str, int] = INSTRUMENTS,
+                 soundfont: Path = SOUNDFONT, prefix: str = "timbre") -> tuple[np.ndarray, np.ndarray, np.ndarray, Path]:
     """One known-answer pair, rendered once into ``work``: the melody on ``a`` (the input), the same
     notes on ``b`` (the truth, cut to the input's length), 60 s of other notes on ``b`` (the style)
-    and that style's file."""
+    and that style's file; ``programs`` names the General MIDI instruments, ``soundfont`` plays them."""
     wav, paths = {}, {}
-    for tag, seed, prog, dur in [("in", 11, INSTRUMENTS[a], 12.0), ("truth", 11, INSTRUMENTS[b], 12.0),
-                                 ("style", 23, INSTRUMENTS[b], 60.0)]:
-        paths[tag] = work / f"timbre_{a}_{b}_{tag}.wav".replace(" ", "-")
+    for tag, seed, prog, dur in [("in", 11, programs[a], 12.0), ("truth", 11, programs[b], 12.0),
+                                 ("style", 23, programs[b], 60.0)]:
+        paths[tag] = work / f"{prefix}_{a}_{b}_{tag}.wav".replace(" ", "-")
         if not paths[tag].exists():
-            render(melody(seed, dur, prog).midi(), paths[tag], sample_rate=s.sample_rate)
+            render(melody(seed, dur, prog).midi(), paths[tag], sample_rate=s.sample_rate, soundfont=soundfont)
         wav[tag] = read_mono(paths[tag], s.sample_rate)
     return wav["in"], qm.fit(wav["truth"], wav["in"].size), wav["style"], paths["style"]
 

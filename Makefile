@@ -8,10 +8,19 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: install demo test lint presets bench bench-deps clean
 
+# --no-compile: Python writes the bytecode of what a run imports on first import, which halves
+# the install (torch and its dependencies hold tens of thousands of modules no run imports)
+PIP    := $(BIN)/pip install -q --no-compile
+
 $(BIN)/mst-live: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) "$(TORCH)"
+	$(PIP) -e .
+	touch $@
+
+# what the tests and the linter add
+$(BIN)/pytest: $(BIN)/mst-live
+	$(PIP) -e ".[test]"
 	touch $@
 
 install: $(BIN)/mst-live
@@ -19,7 +28,7 @@ install: $(BIN)/mst-live
 demo: install
 	$(BIN)/mst-live demo --out out
 
-lint: install
+lint: $(BIN)/pytest
 	$(BIN)/ruff check mst_live tests scripts
 
 # every CPU path torch takes capped at AVX2 (its kernels, oneDNN, fbgemm, MKL), as on most laptops,
@@ -33,8 +42,8 @@ presets: install
 	$(BIN)/python scripts/make_presets.py
 
 # basic-pitch without its dependencies (TensorFlow, numpy < 2): its ONNX model is all we use
-bench-deps: install
-	$(BIN)/pip install -q -e ".[test,bench]"
+bench-deps: $(BIN)/pytest
+	$(PIP) -e ".[test,bench]"
 	$(BIN)/pip install -q --no-deps basic-pitch==0.4.0
 
 bench: bench-deps

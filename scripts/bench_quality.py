@@ -86,6 +86,24 @@ def run_engine(engine: StyleEngine, x: np.ndarray) -> tuple[np.ndarray, float]:
     return np.concatenate(outs)[engine.latency: engine.latency + x.size], x.size / qm.SR / dt
 
 
+def run_engine_live(engine: StyleEngine, x: np.ndarray, *, slower: float = 1.0) -> tuple[np.ndarray, float]:
+    """The engine over a whole clip as the live worker runs it on an unloaded machine: one block
+    of input per call, each with the deadline the worker has (the latency mode's compute time per
+    block from the moment the block's input is complete); lined up with the input. Returns the
+    output and the optimiser steps per block. Takes as long as the engine needs, not real time.
+    ``slower``: the deadline divided by it, what fits on a CPU that many times slower."""
+    s = engine.settings
+    span = engine.block_frames * s.hop_length
+    allowance = MODES["normal"].compute_blocks * span / s.sample_rate / slower
+    engine.reset()
+    outs = []
+    for i in range(0, x.size, span):
+        outs.append(engine.process(x[i: i + span], deadline=time.perf_counter() + allowance))
+    steps = engine.stats.evaluations / max(engine.stats.blocks, 1)
+    outs.append(engine.flush())
+    return np.concatenate(outs)[engine.latency: engine.latency + x.size], steps
+
+
 def score(name: str, y: np.ndarray, x: np.ndarray, style: np.ndarray, sm: qm.StyleMeasures,
           ref_notes: np.ndarray, flat_ref: float) -> qm.Row:
     y = qm.fit(np.nan_to_num(y.astype(np.float32)), x.size)

@@ -188,6 +188,34 @@ def test_both_style_terms_weighted_together_have_the_naive_gradient():
     torch.testing.assert_close(g_ours, g_naive, rtol=1e-8, atol=1e-12)
 
 
+def test_a_memory_longer_than_its_rank_gives_the_full_memorys_distances():
+    """Past ``rank`` columns the memory's products go through its low-rank factor. Known answer:
+    60 columns that span 10 dimensions, whose factor spans them exactly, give the naive distances
+    and gradient of memory and block together; columns of real rank 60 with a few strong
+    directions (as ReLU features have) give them within 1e-3."""
+    c = 50
+    g, _, g_s, mu_s, _, target = slid_memory_and_style(4, c)
+    c_s = g_s - torch.outer(mu_s, mu_s)
+    low = torch.rand(c, 10, generator=g, dtype=torch.float64) @ torch.rand(10, 60, generator=g, dtype=torch.float64)
+    full = low + 0.01 * torch.rand(c, 60, generator=g, dtype=torch.float64)
+    for columns, tol in ((low, 1e-8), (full, 1e-3)):
+        mem = FeatureMemory(c, 60, dtype=torch.float64, rank=24)
+        mem.push(columns[:, :35])
+        mem.push(columns[:, 35:])
+        assert mem.factor.shape == (c, 24)
+        f = torch.rand(c, 7, generator=g, dtype=torch.float64).requires_grad_(True)
+        gram_dist, cov = style_distances(f, target, mem)
+        (g_ours,) = torch.autograd.grad(gram_dist + cov, f)
+        f2 = f.detach().clone().requires_grad_(True)
+        x = torch.cat([columns, f2], dim=1)
+        mu = x.mean(dim=1)
+        naive_gram, naive_cov = ((gram(x) - g_s) ** 2).sum(), ((gram(x) - torch.outer(mu, mu) - c_s) ** 2).sum()
+        (g_naive,) = torch.autograd.grad(naive_gram + naive_cov, f2)
+        torch.testing.assert_close(gram_dist, naive_gram, rtol=tol, atol=0.0)
+        torch.testing.assert_close(cov, naive_cov, rtol=tol, atol=0.0)
+        assert float((g_ours - g_naive).norm() / g_naive.norm()) < tol
+
+
 def test_mel_bank_is_librosas():
     for settings, bands in ((Settings(), 40), (Settings(sample_rate=48000, n_fft=1024, hop_length=256), 64)):
         theirs = librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.n_fft, n_mels=bands, norm=None)

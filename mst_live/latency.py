@@ -70,10 +70,10 @@ def _analysis(s: Settings) -> tuple:
 
 MODES: dict[str, LatencyMode] = {
     # 7 + 1 frames and the loss's repeats of the last fill one 16-column tile of the network; the
-    # worker gets half a block (81 ms) to compute one live, twice what a block's 8 steps take on
-    # one AVX2 core (docs/design-notes.md has the measurements behind both)
+    # worker gets 0.8 of a block (130 ms) to compute one live (docs/design-notes.md has the
+    # measurements behind both)
     "normal": LatencyMode("normal", Settings(), block_frames=7, overlap_frames=1, look_ahead=1, suffix="",
-                          compute_blocks=0.5),
+                          compute_blocks=0.8),
     # 4 frames of 128 are 23 ms, where per-block overheads dominate: two blocks of compute time
     "low": LatencyMode("low", Settings(n_fft=512, hop_length=128, n_filters=1024, width=11), block_frames=4,
                        overlap_frames=2, look_ahead=2, suffix="-low", compute_blocks=2.0),

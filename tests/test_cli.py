@@ -88,6 +88,12 @@ def test_build_info_and_transfer_end_to_end(audio_dir, tmp_path, cli):
     assert png.stat().st_size > 10_000
 
 
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user and system (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_interrupted_transfer_leaves_a_valid_file(small_preset_path, tmp_path):
     content = tmp_path / "long.wav"
     sf.write(content, melody(300.0), 22050)  # ten 30 s segments: far longer than the wait below
@@ -95,7 +101,9 @@ def test_interrupted_transfer_leaves_a_valid_file(small_preset_path, tmp_path):
     proc = subprocess.Popen([*CLI, "transfer", content, "--preset", small_preset_path, "-o", wav,
                              "--iters", "100000", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert "network" in proc.stdout.readline()  # the network is chosen: the first segment is read next
-    time.sleep(1.0)  # and its optimisation under way
+    start = _cpu_seconds(proc.pid)
+    while _cpu_seconds(proc.pid) < start + 2.0 and proc.poll() is None:  # and its optimisation under way,
+        time.sleep(0.05)  # counted in the work done, not in wall time: a busy machine stretches the latter
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)

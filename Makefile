@@ -8,23 +8,26 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: install demo test lint presets bench bench-deps clean
 
-# --no-compile: Python writes the bytecode of what a run imports on first import, which halves
-# the install (torch and its dependencies hold tens of thousands of modules no run imports)
-PIP    := $(BIN)/pip install -q --no-compile
+VENV_UP := test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+PIP     := $(BIN)/pip install -q
 
+# the runtime alone, for the demo, with --no-compile: Python writes the bytecode of what a run
+# imports on its first import, which halves the install (torch and its dependencies hold tens
+# of thousands of modules no run imports)
 $(BIN)/mst-live: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) "$(TORCH)"
-	$(PIP) -e .
+	$(VENV_UP)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) --no-compile "$(TORCH)"
+	$(PIP) --no-compile -e .
 	touch $@
 
-# what the tests and the linter add; then the bytecode of everything installed, since the suite starts
-# many processes and an environment may forbid writing it on import (PYTHONDONTWRITEBYTECODE); a
-# third-party file that does not compile is no failure of ours
-$(BIN)/pytest: $(BIN)/mst-live
+# the runtime with what the tests and the linter add, its bytecode written at install: the suite
+# starts many processes, and an environment may forbid writing bytecode on import
+# (PYTHONDONTWRITEBYTECODE, as on the CI machines), which would compile torch in each of them
+$(BIN)/pytest: pyproject.toml
+	$(VENV_UP)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) "$(TORCH)"
 	$(PIP) -e ".[test]"
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
-	touch $@
+	touch $@ $(BIN)/mst-live
 
 install: $(BIN)/mst-live
 

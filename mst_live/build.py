@@ -154,4 +154,5 @@ def build_preset(
         sources=sources,
         palette=palette.palette() if palette.seen else None,
         palette_age=palette.palette_ages() if palette.seen else None,
+        palette_level=palette.palette_levels() if palette.seen else None,
     )

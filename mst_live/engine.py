@@ -30,7 +30,7 @@ from .dsp.bin_match import BinMatcher
 from .dsp.envelope import envelope_ceiling
 from .dsp.fifo import FrameQueue, SampleFifo
 from .dsp.frame_level import FrameLevel
-from .dsp.onsets import OnsetClock
+from .dsp.onsets import NoteLevel, OnsetClock
 from .dsp.output_chain import OutputChain
 from .dsp.semitones import semitone_amplitudes
 from .dsp.stft import StreamingSTFT
@@ -127,6 +127,7 @@ class StyleEngine:
         self.params = params or LiveParams()
         self.matcher = BinMatcher(preset.bin_mean, preset.bin_std)  # `reset` seeds its statistics from its prior
         self._clock = OnsetClock(s)  # each frame's age in its note, for the style's own frames
+        self._note_level = NoteLevel(s, releases=True)  # and its level in its note
         self._level = FrameLevel(s.n_bins, sample_rate=s.sample_rate, hop_length=s.hop_length)
         self._phase = StreamingGriffinLim(n_fft=s.n_fft, hop_length=s.hop_length, look_ahead=look_ahead)
         self.latency = (self.block_frames + self.overlap_frames + look_ahead - 1) * s.hop_length + s.n_fft - 1
@@ -140,7 +141,7 @@ class StyleEngine:
         """Forget all audio: the next call starts a new stream (parameters are kept)."""
         s = self.settings
         self._stft = StreamingSTFT(n_fft=s.n_fft, hop_length=s.hop_length)
-        for part in (self._phase, self._clock, self._level, self.matcher, self.optimiser):
+        for part in (self._phase, self._clock, self._note_level, self._level, self.matcher, self.optimiser):
             part.reset()
         self._pending = FrameQueue()
         self._wet, self._dry = SampleFifo(), SampleFifo()
@@ -217,11 +218,12 @@ class StyleEngine:
         self.matcher.learn(raw[:, :commit])
         amplitudes = semitone_amplitudes(torch.from_numpy(mag) ** 2, self.settings)
         ages = self._clock(mag, commit=commit, amplitudes=amplitudes)
+        levels = self._note_level((mag * mag).sum(axis=0), ages, commit=commit)
         if p.bypass or p.style_weight == 0.0:
             content = torch.from_numpy(raw).to(self.device)
             block = Restyled(content, content)
         else:
-            block = self._restyle(mag, raw, p, deadline, commit=commit, ages=ages, amplitudes=amplitudes)
+            block = self._restyle(mag, raw, p, deadline, commit=commit, ages=ages, levels=levels, amplitudes=amplitudes)
         t_post = time.perf_counter()  # from here on the block costs the same whatever the steps
         x = torch.clamp(block.x[:, :commit], min=0.0)
         forward = self.optimiser.emitted(x, block.content[:, :commit], torch.from_numpy(mag[:, :commit]).to(self.device))
@@ -241,13 +243,13 @@ class StyleEngine:
         self.planner.record_post(time.perf_counter() - t_post)
 
     def _restyle(self, mag: np.ndarray, raw: np.ndarray, p: ParamValues, deadline: float | None, *, commit: int,
-                 ages: np.ndarray, amplitudes: torch.Tensor) -> Restyled:
+                 ages: np.ndarray, levels: np.ndarray, amplitudes: torch.Tensor) -> Restyled:
         """The first stage, the style's own sound where the knob reaches it, then the optimiser."""
         depth = self.styles.envelope_depth(p)
         first = self.matcher(raw, *self.styles.bin_stats(p), amount=min(1.0, p.style_weight),
                              max_change_db=p.max_change, depth_db=depth, keep_peaks_db=KEEP_PEAKS_DB)
         share, staged = sound_share(p.style_weight), first
-        sound = self.styles.sound(mag, p, ages=ages, amplitudes=amplitudes) if share > 0 else None
+        sound = self.styles.sound(mag, p, ages=ages, levels=levels, amplitudes=amplitudes) if share > 0 else None
         if sound is not None:
             staged = toward_sound(first, sound, share)
             # the optimiser keeps the default balance and reshapes what is left of the input's

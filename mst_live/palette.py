@@ -34,7 +34,7 @@ import math
 import numpy as np
 import torch
 
-from .dsp.onsets import OnsetClock, max_age
+from .dsp.onsets import NoteLevel, OnsetClock, max_age
 from .dsp.semitones import semitone_amplitudes
 from .errors import ParameterError
 from .settings import Settings
@@ -49,6 +49,11 @@ FULL_AT = 10.0  # the style weight at and above which the output is the style's 
 # similarity lost from a frame just struck to one held (ages compared as log(1 + age), 0 to 1),
 # older or younger alike (BENCHMARKS.md, 'quality' and 'curves'; docs/design-notes.md).
 AGE_WEIGHT = 0.5
+# How far the style's level in its notes may move a frame's from the level played (dB), and where
+# a note played stops counting as sounding: this far under its loudest, fading out over the next
+CONTOUR_DB = 30.0
+SOUNDING_DB = 30.0
+SOUNDING_FADE_DB = 10.0
 # A bin may be raised no higher under its frame's peak than this share of the style's frames
 # reach there (BENCHMARKS.md, 'curves'): the style's envelope, not a floor of its own.
 ENVELOPE_QUANTILE = 0.65
@@ -89,13 +94,16 @@ class PaletteSampler:
     def __init__(self, settings: Settings, *, size: int = PALETTE_FRAMES, seed: int = 0) -> None:
         self.frames = np.zeros((settings.n_bins, size), np.uint8)
         self.ages = np.zeros(size, np.uint8)
+        self.levels = np.zeros(size, np.uint8)
         self.size, self.seen, self.loudest = size, 0, 0.0
         self._rng = np.random.default_rng(seed)
         self._clock = OnsetClock(settings)
+        self._note_level = NoteLevel(settings)
 
     def new_stream(self) -> None:
         """The next frames start another recording: no note carries over."""
         self._clock.reset()
+        self._note_level.reset()
 
     def add(self, magnitude: np.ndarray) -> None:
         """STFT magnitude frames (bins, n)."""
@@ -103,6 +111,7 @@ class PaletteSampler:
         if not mag.shape[1]:
             return
         age = self._clock(mag)
+        level = self._note_level((mag * mag).sum(axis=0), age)
         peak = mag.max(axis=0)
         self.loudest = max(self.loudest, float(peak.max()))
         loud = np.flatnonzero(peak > self.loudest * 10 ** (-QUIET_DB / 20))
@@ -116,6 +125,7 @@ class PaletteSampler:
                     continue
             self.frames[:, slot] = quantise(mag[:, t])
             self.ages[slot] = age[t]
+            self.levels[slot] = quantise_level(level[t])
             self.seen += 1
 
     def palette(self) -> np.ndarray:
@@ -125,6 +135,15 @@ class PaletteSampler:
     def palette_ages(self) -> np.ndarray:
         """Each kept frame's frames since its note's onset (n,), up to `dsp.onsets.max_age`."""
         return self.ages[: min(self.seen, self.size)].copy()
+
+    def palette_levels(self) -> np.ndarray:
+        """Each kept frame's level in its note (`dsp.onsets.NoteLevel`) as bytes (`quantise_level`)."""
+        return self.levels[: min(self.seen, self.size)].copy()
+
+
+def quantise_level(db: float) -> int:
+    """A level in its note (dB, 0 or less) as a byte: half-dB steps down, 127 dB at most."""
+    return int(min(254, round(-min(float(db), 0.0) / STEP_DB)))
 
 
 def quantise(magnitude: np.ndarray) -> np.ndarray:
@@ -138,13 +157,16 @@ class Palette:
     their ages in their notes (n,) where the preset has them."""
 
     def __init__(self, frames: np.ndarray, settings: Settings, *, ages: np.ndarray | None = None,
-                 transpose: int = TRANSPOSE) -> None:
+                 levels: np.ndarray | None = None, transpose: int = TRANSPOSE) -> None:
         if frames.dtype != np.uint8 or frames.ndim != 2 or frames.shape[0] != settings.n_bins or not frames.shape[1]:
             raise ParameterError(f"a palette is uint8 frames ({settings.n_bins}, n ≥ 1), got {frames.dtype} {frames.shape}")
         if ages is not None and np.shape(ages) != (frames.shape[1],):
             raise ParameterError(f"a palette's ages are one per frame ({frames.shape[1]},), got {np.shape(ages)}")
+        if levels is not None and np.shape(levels) != (frames.shape[1],):
+            raise ParameterError(f"a palette's levels are one per frame ({frames.shape[1]},), got {np.shape(levels)}")
         self._held = max_age(settings.frame_rate)
         self.log_age = None if ages is None else _log_age(ages, self._held)
+        self.level_db = None if levels is None else torch.from_numpy(-np.asarray(levels, np.float32) * np.float32(STEP_DB))
         log_mag = -frames.astype(np.float32) * (STEP_DB / 20 * math.log(10.0))  # ln of magnitude / peak
         power = np.where(frames == 255, 0.0, np.exp(2 * log_mag))
         power /= power.sum(axis=0, keepdims=True)
@@ -165,12 +187,15 @@ class Palette:
         return self.signatures.shape[2]
 
     def match(self, magnitude: np.ndarray, *, ages: np.ndarray | None = None, amplitudes: torch.Tensor | None = None,
-              k: int = MATCHES) -> np.ndarray:
+              levels: np.ndarray | None = None, k: int = MATCHES) -> np.ndarray:
         """For each frame (bins, n) of magnitudes: the log-magnitude average of the ``k`` palette
         frames whose pitches come closest when each may be transposed (and is played so), and
         with ``ages`` (n,) (`dsp.onsets.OnsetClock`) whose age in their notes comes closest too,
-        at that frame's power (silence stays silence). ``amplitudes``: the frames'
-        `semitone_amplitudes`, where the caller has them already."""
+        at that frame's power (silence stays silence). With ``levels`` (n,), the frames' levels in
+        their notes (`dsp.onsets.NoteLevel`), the power follows the level in theirs of the loudest
+        of the matched frames instead (`contour_gain_db`): the loudest, because a style recording's
+        release tails look like held notes to the onset clock, and would drag a held note down.
+        ``amplitudes``: the frames' `semitone_amplitudes`, where the caller has them already."""
         power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
         if amplitudes is None:
             amplitudes = semitone_amplitudes(power, self.settings)
@@ -188,7 +213,21 @@ class Palette:
         moved = self.log_power[lo, col] * (1.0 - frac) + self.log_power[hi, col] * frac
         shape = torch.exp(moved.mean(dim=1)).T  # (bins, n)
         shape /= shape.sum(dim=0, keepdim=True)
-        return torch.sqrt(shape * power.sum(dim=0, keepdim=True)).numpy()
+        total = power.sum(dim=0, keepdim=True)
+        if levels is not None and self.level_db is not None:
+            played_db = torch.from_numpy(np.asarray(levels, np.float32))
+            total = total * 10.0 ** (contour_gain_db(played_db, self.level_db[frame].max(dim=1).values) / 10.0)
+        return torch.sqrt(shape * total).numpy()
+
+
+def contour_gain_db(played_db: torch.Tensor, style_db: torch.Tensor) -> torch.Tensor:
+    """The gain (dB) that gives frames at ``played_db`` in their notes the level ``style_db`` of
+    the style's frames matched to them: a held note into a plucked style decays, a struck one into
+    a bowed style holds. At most ``CONTOUR_DB`` either way, and a rise only while the note played
+    still sounds: under ``SOUNDING_DB`` the player has let go, and the style's note stops too."""
+    gain = torch.clamp(style_db - played_db, -CONTOUR_DB, CONTOUR_DB)
+    sounding = torch.clamp((played_db + SOUNDING_DB + SOUNDING_FADE_DB) / SOUNDING_FADE_DB, 0.0, 1.0)
+    return torch.where(gain > 0, gain * sounding, gain)
 
 
 def _log_age(ages: np.ndarray, held: int) -> torch.Tensor:

@@ -21,13 +21,15 @@ from .losses import StyleTarget
 from .settings import Settings
 
 # 2 added bin_mean and bin_std (the engine's first stage needs them), 3 the palette, 4 its frames'
-# ages, 5 the style's mean feature, 6 the network's kind in the settings (structured or dense)
-FORMAT_VERSION = 6
+# ages, 5 the style's mean feature, 6 the network's kind in the settings (structured or dense), 7
+# the palette frames' levels in their notes
+FORMAT_VERSION = 7
 # a version-2 preset has no palette: the style knob's strong end reshapes only; a version-3 palette
 # has no ages: its frames are matched on pitch alone; before version 5 there is no mean feature:
 # the optimiser matches the uncentred Gram alone, not the style's covariance beside it; before
-# version 6 every preset was built on the dense network, and runs on it
-READABLE_VERSIONS = (2, 3, 4, 5, 6)
+# version 6 every preset was built on the dense network, and runs on it; before version 7 the
+# palette's frames take the level played in each note, not the style's
+READABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
 MAX_UNPACKED_BYTES = 512 << 20
 
 # key -> (dtype kind, ndim); shapes are checked against the settings below.
@@ -46,9 +48,10 @@ _SCHEMA = {
     "source_sha256": ("U", 1),
     "palette": ("u1", 2),
     "palette_age": ("u1", 1),
+    "palette_level": ("u1", 1),
     "feature_mean": ("f4", 1),
 }
-_OPTIONAL = {"palette", "palette_age", "feature_mean"}
+_OPTIONAL = {"palette", "palette_age", "palette_level", "feature_mean"}
 
 SHIPPED_DIRS = (
     Path(os.environ.get("MST_LIVE_PRESETS", "")) if os.environ.get("MST_LIVE_PRESETS") else None,
@@ -74,6 +77,7 @@ class Preset:
     path: Path | None = None
     palette: np.ndarray | None = None  # uint8 (bins, n): the style's own frames (mst_live/palette.py)
     palette_age: np.ndarray | None = None  # uint8 (n,): each palette frame's frames since its note's onset
+    palette_level: np.ndarray | None = None  # uint8 (n,): each palette frame's half-dB steps under its note's loudest
     feature_mean: np.ndarray | None = None  # float32 (n_filters,): the style's mean feature, for its covariance
     format_version: int = FORMAT_VERSION  # as read from its file; saving writes the current one
 
@@ -140,6 +144,8 @@ class Preset:
             arrays["palette"] = np.ascontiguousarray(self.palette, dtype=np.uint8)
         if self.palette is not None and self.palette_age is not None:
             arrays["palette_age"] = np.ascontiguousarray(self.palette_age, dtype=np.uint8)
+        if self.palette is not None and self.palette_level is not None:
+            arrays["palette_level"] = np.ascontiguousarray(self.palette_level, dtype=np.uint8)
         tmp = p.with_name(p.name + ".part.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, p)
@@ -291,12 +297,13 @@ def load_preset(path: str | os.PathLike) -> Preset:
     palette = arrays.get("palette")
     if palette is not None and (palette.shape[0] != settings.n_bins or not 1 <= palette.shape[1] <= 65536):
         raise PresetError(f"{where}: palette has shape {palette.shape}, expected ({settings.n_bins}, 1 to 65536 frames)")
-    ages = arrays.get("palette_age")
-    if ages is not None and palette is None:
-        raise PresetError(f"{where}: palette_age without a palette")
-    if ages is not None and ages.shape != (palette.shape[1],):
-        raise PresetError(f"{where}: palette_age has shape {ages.shape}, expected one age per palette frame "
-                          f"({palette.shape[1]},)")
+    ages, levels = arrays.get("palette_age"), arrays.get("palette_level")
+    for key, per_frame in (("palette_age", ages), ("palette_level", levels)):
+        if per_frame is not None and palette is None:
+            raise PresetError(f"{where}: {key} without a palette")
+        if per_frame is not None and per_frame.shape != (palette.shape[1],):
+            raise PresetError(f"{where}: {key} has shape {per_frame.shape}, expected one value per palette frame "
+                              f"({palette.shape[1]},)")
     return Preset(
         settings=settings,
         weights_checksum=checksum,
@@ -311,6 +318,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         path=p,
         palette=palette,
         palette_age=ages,
+        palette_level=levels,
         feature_mean=arrays.get("feature_mean"),
         format_version=int(_scalar(arrays, "format_version")),
     )

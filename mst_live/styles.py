@@ -26,8 +26,9 @@ class Styles:
         self._cross = [float(((t.factor.T @ self._morph.factor) ** 2).sum()) if self._morph is not None else 0.0
                        for t in self._targets]
         s = net.settings
-        self._palettes = [Palette(p.palette, s, ages=p.palette_age) if p.palette is not None else None for p in presets]
-        self._morph_palette = (Palette(morph.palette, s, ages=morph.palette_age)
+        self._palettes = [Palette(p.palette, s, ages=p.palette_age, levels=p.palette_level) if p.palette is not None
+                          else None for p in presets]
+        self._morph_palette = (Palette(morph.palette, s, ages=morph.palette_age, levels=morph.palette_level)
                                if morph is not None and morph.palette is not None else None)
 
     def without_palette(self) -> list[Preset]:
@@ -67,15 +68,16 @@ class Styles:
         return depth
 
     def sound(self, magnitude: np.ndarray, p: ParamValues, *, ages: np.ndarray | None = None,
-              amplitudes: torch.Tensor | None = None) -> np.ndarray | None:
+              levels: np.ndarray | None = None, amplitudes: torch.Tensor | None = None) -> np.ndarray | None:
         """The style's own frames for the frames played (magnitudes, bins x n, each ``ages`` frames
-        into its note), morphed in log-magnitude like the target; None where the chosen preset
-        has no palette. ``amplitudes``: the frames' `dsp.semitones.semitone_amplitudes`."""
+        into its note, ``levels`` dB under its loudest), morphed in log-magnitude like the target;
+        None where the chosen preset has no palette. ``amplitudes``: the frames'
+        `dsp.semitones.semitone_amplitudes`."""
         own = self._palettes[self.index(p)]
         if own is None:
             return None
-        out = own.match(magnitude, ages=ages, amplitudes=amplitudes)
+        out = own.match(magnitude, ages=ages, levels=levels, amplitudes=amplitudes)
         if self._morph_palette is not None and p.morph > 0:
-            other = self._morph_palette.match(magnitude, ages=ages, amplitudes=amplitudes)
+            other = self._morph_palette.match(magnitude, ages=ages, levels=levels, amplitudes=amplitudes)
             out = geometric_blend(out, other, p.morph)
         return out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mst_live import Settings
-from mst_live.dsp.onsets import OnsetClock, max_age
+from mst_live.dsp.onsets import LET_GO_DB, NoteLevel, OnsetClock, max_age
 from mst_live.dsp.stft import stft
 
 from .conftest import SR, melody
@@ -92,3 +92,59 @@ def test_quieter_playing_finds_the_same_notes():
 def test_the_held_age_is_a_time_whatever_the_analysis():
     low = Settings(n_fft=512, hop_length=128)
     assert abs(max_age(low.frame_rate) / low.frame_rate - max_age(S.frame_rate) / S.frame_rate) < 0.02
+
+
+def _levels(y, *, releases=False, chunks=None):
+    """Each frame's level in its note, fed whole or as the engine feeds it (``chunks`` frames
+    committed a call, two more that come again)."""
+    mag = _mags(y)
+    power, ages = (mag**2).sum(axis=0), OnsetClock(S)(mag)
+    note = NoteLevel(S, releases=releases)
+    if chunks is None:
+        return note(power, ages), ages
+    got, t = [], 0
+    while t < power.size:
+        commit = min(chunks, power.size - t)
+        got.append(note(power[t : t + chunks + 2], ages[t : t + chunks + 2], commit=commit)[:commit])
+        t += commit
+    return np.concatenate(got), ages
+
+
+def test_a_note_s_level_falls_from_its_loudest_as_it_decays_and_the_next_note_starts_over():
+    """Notes decaying at 17.4 dB a second (amplitude e^(-2t)): a second into the first the level
+    is 17 dB under its loudest, and the next note starts again at 0 dB."""
+    y = _notes([0.5, 2.0], 3.2, decay=2.0)
+    levels, ages = _levels(y)
+    onsets = np.flatnonzero(ages[: round(3.0 * S.frame_rate)] == 0)  # the cut at the end clicks
+    assert onsets.size == 2 and np.all(levels <= 0.0)
+    a, b = onsets
+    assert levels[a] > -1.0 and levels[b] > -1.0
+    late = levels[a + round(1.0 * S.frame_rate)]
+    assert -20.0 < late < -14.5, late
+    assert np.all(np.diff(levels[a + 4 : b - 2]) <= 0.2)  # it only falls while the note decays
+
+
+def test_a_note_let_go_reads_let_go_until_the_next_note_and_a_decay_never_does():
+    t = np.arange(int(3.0 * SR)) / SR
+    tone = 0.3 * sum(np.sin(2 * np.pi * k * 220.0 * t) / k for k in (1, 2, 3))
+    cut = np.clip((1.5 - t) / 0.03, 0.0, 1.0) * np.exp(-0.5 * t)  # a damper 1 s into the note
+    y = np.where(t >= 0.5, tone * cut, 0.0).astype(np.float32)
+    y[int(2.2 * SR) :] = 0.3 * np.sin(2 * np.pi * 330.0 * t[: y.size - int(2.2 * SR)])
+    levels, ages = _levels(y, releases=True)
+    onsets = np.flatnonzero(ages[: round(2.9 * S.frame_rate)] == 0)
+    cut_frame, next_note = round(1.5 * S.frame_rate), onsets[-1]
+    assert abs(next_note - 2.2 * S.frame_rate) <= 2
+    assert np.all(levels[onsets[0] : cut_frame - 3] > -10.0)  # the slow decay before the damper: still the note
+    assert np.all(levels[cut_frame + 4 : next_note] == LET_GO_DB)
+    assert np.all(levels[next_note : round(2.9 * S.frame_rate)] > -10.0)  # the next note is a note again
+    without, _ = _levels(y)
+    assert not np.any(without == LET_GO_DB) and np.all(without[cut_frame + 4 : next_note] < -30.0)  # the level as it is
+    decaying, _ = _levels(_notes([0.5], 3.0, decay=3.0), releases=True)
+    assert np.all(decaying > LET_GO_DB)  # 26 dB a second is a decay, not a release
+
+
+def test_the_note_level_moves_on_only_through_what_is_committed():
+    y = _notes([0.3, 1.1, 1.4, 2.5], 3.5, decay=1.5)
+    whole, _ = _levels(y, releases=True)
+    chunked, _ = _levels(y, releases=True, chunks=7)
+    np.testing.assert_array_equal(chunked, whole)

@@ -4,18 +4,22 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from mst_live import PresetError, Settings, build_preset, load_preset
 from mst_live.dsp.envelope import envelope_ceiling
-from mst_live.dsp.onsets import max_age
+from mst_live.dsp.onsets import NoteLevel, OnsetClock, max_age
 from mst_live.dsp.stft import stft
 from mst_live.losses import chroma_filterbank
 from mst_live.palette import (
+    CONTOUR_DB,
     ENVELOPE_QUANTILE,
     FULL_AT,
+    SOUNDING_DB,
     STEP_DB,
     Palette,
     PaletteSampler,
+    contour_gain_db,
     quantise,
     sound_share,
     toward_sound,
@@ -132,6 +136,61 @@ def test_a_frame_takes_the_style_s_sound_at_its_age_in_the_note(small):
     np.testing.assert_array_equal(ageless.match(x, ages=np.zeros(n)), ageless.match(x, ages=np.full(n, held)))
 
 
+def _tones(freqs, envelope, *, seconds=1.0):
+    """Notes of three partials, one after another, each shaped by ``envelope(t)``."""
+    t = np.arange(int(seconds * SR)) / SR
+    return np.concatenate([0.2 * envelope(t) * sum(np.sin(2 * np.pi * k * f * t) / k for k in (1, 2, 3))
+                           for f in freqs]).astype(np.float32)
+
+
+def _played(y, s, palette, *, contour=True):
+    """What ``palette`` gives for each frame of ``y``, told (or not) each frame's level in its note."""
+    m = _mags(y, s)
+    ages = OnsetClock(s)(m)
+    levels = NoteLevel(s, releases=True)((m**2).sum(axis=0), ages) if contour else None
+    return (palette.match(m, ages=ages, levels=levels) ** 2).sum(axis=0), (m**2).sum(axis=0)
+
+
+def test_a_held_note_into_a_plucked_style_decays_and_a_struck_one_into_a_held_style_holds(small):
+    """The style's level in its notes: a plucked style (26 dB a second) makes a held tone fall away
+    from its start, a held style makes a decaying one hold, and a note let go stops all the same."""
+    rng = np.random.default_rng(7)
+    freqs = 220.0 * 2 ** (rng.integers(0, 12, 12) / 12)
+    fade = lambda t: np.clip(t / 0.005, 0, 1) * np.clip((t[-1] - t) / 0.005, 0, 1)  # noqa: E731
+    plucked, held = (_palette(_tones(freqs, lambda t, e=e: fade(t) * e(t)), small) for e in
+                     (lambda t: np.exp(-3 * t), lambda t: np.ones_like(t)))
+    plucked, held = (Palette(p.palette(), small, ages=p.palette_ages(), levels=p.palette_levels())
+                     for p in (plucked, held))
+    rate = small.frame_rate
+    at, late = round(0.25 * rate), round(1.05 * rate)  # the note's onset (0.25 s in) and 0.8 s into it
+    silence = np.zeros(SR // 4, np.float32)
+
+    def fall(power):  # dB from just after the attack to 0.8 s into the note
+        return 10 * np.log10(power[late] / power[at + 3])
+
+    organ = np.concatenate([silence, _tones([330.0], fade, seconds=1.2)])
+    out, inp = _played(organ, small, plucked)
+    assert fall(out) < -12.0 and abs(fall(inp)) < 1.0
+    flat, _ = _played(organ, small, plucked, contour=False)
+    np.testing.assert_allclose(flat[at + 4 : late], inp[at + 4 : late], rtol=1e-3)  # without: the level played
+
+    piano = np.concatenate([silence, _tones([330.0], lambda t: fade(t) * np.exp(-3 * t), seconds=1.2)])
+    out, inp = _played(piano, small, held)
+    assert fall(inp) < -15.0 and fall(out) > -6.0
+
+    damped = np.concatenate([silence, _tones([330.0], lambda t: fade(t) * np.clip((0.5 - t) / 0.01, 0, 1)
+                                               * np.exp(-1 * t), seconds=1.2)])
+    out, inp = _played(damped, small, held)
+    assert 10 * np.log10(max(out[at + round(0.6 * rate)], 1e-30) / out[at + 10]) < -40.0  # let go: the held style stops with it
+
+
+def test_the_contour_moves_a_frame_at_most_so_far_and_raises_only_a_note_that_sounds():
+    played = torch.tensor([0.0, 0.0, -20.0, -20.0, -SOUNDING_DB - 20.0, -200.0])
+    style = torch.tensor([-50.0, -10.0, -5.0, 0.0, 0.0, 0.0])
+    gain = contour_gain_db(played, style)
+    np.testing.assert_allclose(gain.numpy(), [-CONTOUR_DB, -10.0, 15.0, 20.0, 0.0, 0.0])
+
+
 def test_silence_matches_to_silence(small):
     pal = Palette(_palette(harmonic_melody(4.0, seed=5), small).palette(), small)
     assert not np.any(pal.match(np.zeros((small.n_bins, 5), np.float32)))
@@ -176,11 +235,14 @@ def test_a_built_preset_carries_its_palette_and_an_older_one_loads_without(audio
     assert p.palette is not None and p.palette.dtype == np.uint8 and p.palette.shape[0] == small.n_bins
     ages = p.palette_age
     assert ages is not None and ages.shape == (p.palette.shape[1],) and ages.max() <= max_age(small.frame_rate)
+    levels = p.palette_level
+    assert levels is not None and levels.shape == ages.shape and levels.dtype == np.uint8 and levels.min() == 0
     q = load_preset(p.save(tmp_path / "with.npz"))
     assert np.array_equal(q.palette, p.palette) and np.array_equal(q.palette_age, p.palette_age)
+    assert np.array_equal(q.palette_level, levels)
     assert "frames of the style's own sound, each with its age" in q.describe()
     with np.load(tmp_path / "with.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files if k != "palette_age"}
+        arrays = {k: z[k] for k in z.files if k not in ("palette_age", "palette_level")}
     arrays["format_version"] = np.int64(3)  # a palette without ages: matched on pitch alone
     np.savez(tmp_path / "v3.npz", **arrays)
     v3 = load_preset(tmp_path / "v3.npz")
@@ -189,6 +251,14 @@ def test_a_built_preset_carries_its_palette_and_an_older_one_loads_without(audio
     np.savez(tmp_path / "badage.npz", **arrays, palette_age=p.palette_age[:-1])
     with pytest.raises(PresetError, match=r"badage\.npz: palette_age has shape"):
         load_preset(tmp_path / "badage.npz")
+    np.savez(tmp_path / "badlevel.npz", **arrays, palette_age=p.palette_age, palette_level=levels[:-1])
+    with pytest.raises(PresetError, match=r"badlevel\.npz: palette_level has shape"):
+        load_preset(tmp_path / "badlevel.npz")
+    arrays["format_version"] = np.int64(6)  # ages, no levels: the frames take the level played
+    np.savez(tmp_path / "v6.npz", **arrays, palette_age=p.palette_age)
+    v6 = load_preset(tmp_path / "v6.npz")
+    assert v6.palette_level is None and np.array_equal(v6.palette_age, p.palette_age)
+    arrays["format_version"] = np.int64(3)
     np.savez(tmp_path / "lone.npz", **{k: v for k, v in arrays.items() if k != "palette"}, palette_age=p.palette_age)
     with pytest.raises(PresetError, match=r"lone\.npz: palette_age without a palette"):
         load_preset(tmp_path / "lone.npz")

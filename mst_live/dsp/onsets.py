@@ -31,6 +31,9 @@ MEAN_S = 1.15  # the running mean's time constant
 RANGE_DB = 40.0  # semitones this far under the loudest of late are silence to the clock
 RECOVER_DB_S = 1.0  # how fast "the loudest of late" forgets a loud passage
 FLOOR = 0.01  # and never under this magnitude (about -94 dB under a full-scale sine)
+ATTACK_S = 0.1  # a note's first frames, whose fall from its first peak is no release
+RELEASE_DB, RELEASE_S = 12.0, 0.1  # a fall this steep after the attack: the note was let go
+LET_GO_DB = -200.0  # the level in its note of a frame after its note was let go
 
 
 def max_age(frame_rate: float) -> int:
@@ -85,3 +88,46 @@ class OnsetClock:
             if t + 1 == commit:
                 self._state, self._last = (total, weight, loudest, age, since), log
         return ages
+
+
+class NoteLevel:
+    """Each frame's level in its note: dB under the loudest frame since the note's onset (0 or
+    less), with the ages of `OnsetClock`. A plucked string falls away from its attack, a bowed
+    one holds; the style's own frames keep this beside their age (`palette.PaletteSampler`), so
+    that a held input note into a plucked style decays as the string does, and a struck one into
+    a bowed style holds. With ``releases``, a note that falls ``RELEASE_DB`` within
+    ``RELEASE_S`` after its attack has been let go (a damper, a bow lifted; a decay is slower), and
+    its frames read ``LET_GO_DB`` until the next onset: nothing then holds the note up."""
+
+    def __init__(self, settings: Settings, *, releases: bool = False) -> None:
+        self._attack = max(1, round(ATTACK_S * settings.frame_rate))
+        self._span = max(1, round(RELEASE_S * settings.frame_rate))
+        self.releases = releases
+        self.reset()
+
+    def reset(self) -> None:
+        self._loudest, self._let_go = 0.0, False
+        self._recent = np.zeros(self._span + 1)  # the last frames' levels in their note, newest last
+
+    def __call__(self, power: np.ndarray, ages: np.ndarray, *, commit: int | None = None) -> np.ndarray:
+        """Levels (n,) of frames whose total powers are ``power`` (n,) and ages ``ages`` (n,). Moves
+        on through the first ``commit`` frames only, as `OnsetClock` does."""
+        n = len(power)
+        commit = n if commit is None else commit
+        out = np.empty(n, np.float32)
+        loudest, let_go, recent = self._loudest, self._let_go, self._recent.copy()
+        for t in range(n):
+            p = max(float(power[t]), 1e-20)
+            if ages[t] == 0:
+                loudest, let_go = p, False
+                recent[:] = 0.0
+            loudest = max(loudest, p)
+            level = 10.0 * np.log10(p / loudest)
+            recent = np.roll(recent, -1)
+            recent[-1] = level
+            if self.releases and ages[t] > self._attack and recent[0] - level > RELEASE_DB:
+                let_go = True
+            out[t] = LET_GO_DB if let_go else level
+            if t + 1 == commit:
+                self._loudest, self._let_go, self._recent = loudest, let_go, recent.copy()
+        return out

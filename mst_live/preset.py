@@ -173,8 +173,12 @@ class Preset:
             f"{len(self.sources)} file(s):",
         ]
         lines += [f"  {name}  sha256 {digest}" for name, digest in self.sources]
-        ages = (", matched on pitch alone (no ages)" if self.palette_age is None else ", each with its age in its note"
-                if self.palette_level is None else ", each with its age and level in its note")
+        if self.palette_age is None:
+            ages = ", matched on pitch alone (no ages)"
+        elif self.palette_level is None:
+            ages = ", each with its age in its note"
+        else:
+            ages = ", each with its age and level in its note"
         lines.append(f"palette       {self.palette.shape[1]} frames of the style's own sound{ages}" if self.palette is not None
                      else "palette       none: above style weight 1 this preset reshapes only (rebuild it for the "
                           "style's own sound)")

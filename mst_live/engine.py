@@ -277,4 +277,5 @@ class StyleEngine:
         if n == 0:
             return np.zeros(0, np.float32)
         p = self.params.snapshot()
-        return self._out.process(wet, dry, mix=p.mix, gain=p.gain, bypass=float(p.bypass))
+        return self._out.process(wet, dry, mix=p.mix, gain=p.gain, bypass=float(p.bypass),
+                                share=sound_share(p.style_weight))

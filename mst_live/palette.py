@@ -54,6 +54,9 @@ AGE_WEIGHT = 0.5
 CONTOUR_DB = 30.0
 SOUNDING_DB = 30.0
 SOUNDING_FADE_DB = 10.0
+# The style's level at each age in its notes, where its matches come out lower: this quantile of
+# the levels of all its frames of that age (docs/design-notes.md, 'The style's level in its notes')
+TYPICAL_LEVEL_QUANTILE = 0.5
 # A bin may be raised no higher under its frame's peak than this share of the style's frames
 # reach there (BENCHMARKS.md, 'curves'): the style's envelope, not a floor of its own.
 ENVELOPE_QUANTILE = 0.65
@@ -167,6 +170,7 @@ class Palette:
         self._held = max_age(settings.frame_rate)
         self.log_age = None if ages is None else _log_age(ages, self._held)
         self.level_db = None if levels is None else torch.from_numpy(-np.asarray(levels, np.float32) * np.float32(STEP_DB))
+        self.typical_db = None if levels is None or ages is None else _typical_levels(ages, self.level_db.numpy(), self._held)
         log_mag = -frames.astype(np.float32) * (STEP_DB / 20 * math.log(10.0))  # ln of magnitude / peak
         power = np.where(frames == 255, 0.0, np.exp(2 * log_mag))
         power /= power.sum(axis=0, keepdims=True)
@@ -193,8 +197,9 @@ class Palette:
         with ``ages`` (n,) (`dsp.onsets.OnsetClock`) whose age in their notes comes closest too,
         at that frame's power (silence stays silence). With ``levels`` (n,), the frames' levels in
         their notes (`dsp.onsets.NoteLevel`), the power follows the level in theirs of the loudest
-        of the matched frames instead (`contour_gain_db`): the loudest, because a style recording's
-        release tails look like held notes to the onset clock, and would drag a held note down.
+        of the matched frames instead (`contour_gain_db`), or the style's typical level at that age
+        where that is higher: a style recording's release tails look like held notes to the onset
+        clock, and the match, which favours their clean pitches, would drag a held note down.
         ``amplitudes``: the frames' `semitone_amplitudes`, where the caller has them already."""
         power = torch.from_numpy(np.asarray(magnitude, np.float32)) ** 2
         if amplitudes is None:
@@ -216,7 +221,11 @@ class Palette:
         total = power.sum(dim=0, keepdim=True)
         if levels is not None and self.level_db is not None:
             played_db = torch.from_numpy(np.asarray(levels, np.float32))
-            total = total * 10.0 ** (contour_gain_db(played_db, self.level_db[frame].max(dim=1).values) / 10.0)
+            style_db = self.level_db[frame].max(dim=1).values
+            if self.typical_db is not None and ages is not None:
+                age = torch.from_numpy(np.minimum(ages, self._held).astype(np.int64))
+                style_db = torch.maximum(style_db, self.typical_db[age])
+            total = total * 10.0 ** (contour_gain_db(played_db, style_db) / 10.0)
         return torch.sqrt(shape * total).numpy()
 
 
@@ -228,6 +237,17 @@ def contour_gain_db(played_db: torch.Tensor, style_db: torch.Tensor) -> torch.Te
     gain = torch.clamp(style_db - played_db, -CONTOUR_DB, CONTOUR_DB)
     sounding = torch.clamp((played_db + SOUNDING_DB + SOUNDING_FADE_DB) / SOUNDING_FADE_DB, 0.0, 1.0)
     return torch.where(gain > 0, gain * sounding, gain)
+
+
+def _typical_levels(ages: np.ndarray, level_db: np.ndarray, held: int) -> torch.Tensor:
+    """The `TYPICAL_LEVEL_QUANTILE` of the levels (dB) of the palette's frames of each age up to
+    ``held``; -inf (no floor) at an age with fewer than four frames."""
+    a = np.minimum(np.asarray(ages), held)
+    out = np.full(held + 1, -np.inf, np.float32)
+    for t in range(held + 1):
+        if np.count_nonzero(a == t) >= 4:
+            out[t] = np.quantile(level_db[a == t], TYPICAL_LEVEL_QUANTILE)
+    return torch.from_numpy(out)
 
 
 def _log_age(ages: np.ndarray, held: int) -> torch.Tensor:

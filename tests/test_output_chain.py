@@ -69,6 +69,28 @@ def test_follow_imposes_the_inputs_dynamics_and_is_off_at_zero():
     np.testing.assert_array_equal(Follow(SR, 0.0).process(wet, dry), wet)
 
 
+def test_follow_steps_aside_as_the_style_s_own_sound_takes_over_and_glides_there():
+    """At a share of 1 the style's own course stands; turned there in the middle of a call, the
+    gain glides (no step between samples); back at 0 it follows at once as if it never stopped."""
+    wet, dry = tone(4 * SR), tone(4 * SR)
+    dry[2 * SR :] *= 0.1
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    aside = Follow(SR, 1.0).process(wet, dry, share=1.0)
+    np.testing.assert_allclose(rms(aside[3 * SR :]), rms(wet[3 * SR :]), rtol=1e-3)
+    half = Follow(SR, 1.0).process(wet, dry, share=0.5)
+    assert rms(Follow(SR, 1.0).process(wet, dry)[3 * SR :]) < rms(half[3 * SR :]) < 0.9 * rms(wet[3 * SR :])
+
+    ones, loud = np.ones(SR, np.float32), np.ones(SR, np.float32)
+    loud[SR // 2 :] = 0.1  # the player gets 20 dB softer half way through, the wet signal stays
+    stage = Follow(SR, 1.0)
+    stage.process(ones, ones, share=1.0)
+    gain = stage.process(ones, loud, share=0.0)  # the knob comes down: the follower takes over
+    assert np.abs(np.diff(gain)).max() < 2e-3  # a glide, not a step
+    always = Follow(SR, 1.0)
+    always.process(ones, ones)
+    np.testing.assert_allclose(gain[SR // 2 :], always.process(ones, loud)[SR // 2 :], rtol=1e-3)
+
+
 def test_the_chain_never_passes_the_ceiling_and_bypass_gives_the_input():
     chain = OutputChain(SR, follow=0.0, mix=1.0, gain=4.0, bypass=0.0)
     loud = chain.process(tone(SR, 0.9), tone(SR, 0.1), mix=1.0, gain=4.0, bypass=0.0)

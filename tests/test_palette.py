@@ -184,6 +184,25 @@ def test_a_held_note_into_a_plucked_style_decays_and_a_struck_one_into_a_held_st
     assert 10 * np.log10(max(out[at + round(0.6 * rate)], 1e-30) / out[at + 10]) < -40.0  # let go: the held style stops with it
 
 
+def test_a_held_note_keeps_the_style_s_typical_level_where_its_matches_are_release_tails(small, monkeypatch):
+    """A held style whose notes at one pitch are short with a long quiet tail: past their end, a note
+    held at that pitch matches the tails (the pitch fits, the other notes do not), yet holds at the
+    level the style's notes typically have at that age, not the tails' 25 dB down."""
+    fade = lambda t: np.clip(t / 0.005, 0, 1) * np.clip((t[-1] - t) / 0.005, 0, 1)  # noqa: E731
+    tail = lambda t: fade(t) * np.where(t < 0.3, 1.0, 10 ** (-25 / 20))  # noqa: E731
+    held = _tones(220.0 * 2 ** (np.array([0, 4, 8, 12, 16, 20, 28, 32]) / 12), fade, seconds=1.2)
+    sampler = _palette(np.concatenate([held, _tones([880.0, 880.0], tail, seconds=1.2)]), small)
+    palette = Palette(sampler.palette(), small, ages=sampler.palette_ages(), levels=sampler.palette_levels())
+    rate = small.frame_rate
+    at, late = round(0.25 * rate), round(1.05 * rate)
+    note = np.concatenate([np.zeros(SR // 4, np.float32), _tones([880.0], fade, seconds=1.2)])
+    out, inp = _played(note, small, palette)
+    assert abs(10 * np.log10(out[late] / out[at + 3])) < 4.0 and abs(10 * np.log10(inp[late] / inp[at + 3])) < 1.0
+    monkeypatch.setattr(palette, "typical_db", None)
+    out, _ = _played(note, small, palette)
+    assert 10 * np.log10(out[late] / out[at + 3]) < -15.0  # what the matches alone give
+
+
 def test_the_contour_moves_a_frame_at_most_so_far_and_raises_only_a_note_that_sounds():
     played = torch.tensor([0.0, 0.0, -20.0, -20.0, -SOUNDING_DB - 20.0, -200.0])
     style = torch.tensor([-50.0, -10.0, -5.0, 0.0, 0.0, 0.0])

@@ -7,7 +7,7 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def _follow(wet, dry, out, fast, slow, amount, state):
+def _follow(wet, dry, out, fast, slow, amounts, state):
     fw, sw, fd, sd = state[0], state[1], state[2], state[3]
     for i in range(wet.size):
         w2 = wet[i] * wet[i]
@@ -18,7 +18,7 @@ def _follow(wet, dry, out, fast, slow, amount, state):
         sd += (d2 - sd) * slow
         # the input's dynamics (short over long term) imposed on the styled signal's
         ratio = ((fd + 1e-8) / (sd + 1e-8)) / ((fw + 1e-8) / (sw + 1e-8))  # -80 dBFS floor
-        g = ratio ** (0.5 * amount)
+        g = ratio ** (0.5 * amounts[i])
         out[i] = wet[i] * min(max(g, 0.0), 8.0)
     state[0], state[1], state[2], state[3] = fw, sw, fd, sd
 
@@ -30,7 +30,8 @@ class LevelFollower:
     signal: play softer and it gets softer, stop and it stops. Its long-term level stays the one
     the optimisation produced, because that level is part of the style. Matching the input's
     absolute RMS instead was measured to wipe out the transfer: the style gap went from 0.86 to -0.62.
-    ``amount`` 0 switches it off, 1 follows fully. The gain is capped at +18 dB.
+    ``amount`` 0 switches it off, 1 follows fully; one value a call, or one a sample for a glide.
+    It keeps listening at 0, so it is current when the amount rises. The gain is capped at +18 dB.
     """
 
     def __init__(self, sample_rate: int, *, fast_ms: float = 300.0, slow_ms: float = 8000.0) -> None:
@@ -41,9 +42,10 @@ class LevelFollower:
     def reset(self) -> None:
         self._state[:] = 0.0
 
-    def process(self, wet: np.ndarray, dry: np.ndarray, amount: float) -> np.ndarray:
+    def process(self, wet: np.ndarray, dry: np.ndarray, amount: float | np.ndarray) -> np.ndarray:
         out = np.empty_like(wet)
-        _follow(wet, dry, out, self.fast, self.slow, float(amount), self._state)
+        amounts = np.broadcast_to(np.asarray(amount, dtype=np.float32), wet.shape)
+        _follow(wet, dry, out, self.fast, self.slow, np.ascontiguousarray(amounts), self._state)
         return out
 
 

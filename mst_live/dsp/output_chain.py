@@ -15,19 +15,26 @@ from .limiter import PeakLimiter
 
 class Follow:
     """The wet signal follows the dry input's dynamics, by ``amount`` (0 off, 1 fully); see
-    `LevelFollower`. It keeps listening while bypassed, so it is current when the style returns."""
+    `LevelFollower`. As the style's own sound takes over (``share`` 0..1) the follower steps aside,
+    since that sound brings its own course through each note; the change glides over 100 ms. It keeps
+    listening at every amount and while bypassed, so it is current when it is needed again."""
 
     latency = 0
+    GLIDE_MS = 100.0
 
     def __init__(self, sample_rate: int, amount: float) -> None:
         self.amount = float(amount)
+        self._rate = sample_rate
         self._follower = LevelFollower(sample_rate)
+        self.reset()
 
     def reset(self) -> None:
         self._follower.reset()
+        self._glide = Smoother(self._rate, self.amount, time_ms=self.GLIDE_MS)
 
-    def process(self, wet: np.ndarray, dry: np.ndarray) -> np.ndarray:
-        return self._follower.process(wet, dry, self.amount) if self.amount > 0 else wet
+    def process(self, wet: np.ndarray, dry: np.ndarray, *, share: float = 0.0) -> np.ndarray:
+        amounts = self._glide.ramp(self.amount * (1.0 - min(max(float(share), 0.0), 1.0)), wet.size)
+        return self._follower.process(wet, dry, amounts)
 
 
 class _Gliding:
@@ -85,8 +92,10 @@ class OutputChain:
         self.level.reset(gain)
         self.limiter.reset()
 
-    def process(self, wet: np.ndarray, dry: np.ndarray, *, mix: float, gain: float, bypass: float) -> np.ndarray:
-        wet = self.follow.process(wet, dry)
+    def process(self, wet: np.ndarray, dry: np.ndarray, *, mix: float, gain: float, bypass: float,
+                share: float = 0.0) -> np.ndarray:
+        """``share``: how much of the wet signal is the style's own sound (`Follow`)."""
+        wet = self.follow.process(wet, dry, share=share)
         wet = self.bypass.process(dry, wet, value=bypass)
         out = self.level.process(self.mix.process(wet, dry, value=mix), gain=gain)
         return self.limiter.process(out.astype(np.float32))

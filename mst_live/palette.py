@@ -44,7 +44,11 @@ STEP_DB = 0.5  # bytes 0-254: 0 to 127 dB under the frame's peak; 255: nothing (
 QUIET_DB = 40.0  # frames this far under the loudest so far (peak bin) are not kept: tails and noise
 MATCHES = 4
 TRANSPOSE = 2  # semitones a palette frame may be moved to the pitch played (a whole tone: formants barely move)
-FULL_AT = 10.0  # the style weight at and above which the output is the style's own sound
+FULL_AT = 10.0  # the style weight at and above which the style's own sound has its largest share
+# Its largest share: at the top a tenth of each bin's log-magnitude stays the input's own, reshaped
+# by the optimiser, which keeps the notes played where the style's frames miss them (known answer
+# at weight 10: mean 0.397 -> 0.411, least chroma 0.79 -> 0.85; docs/design-notes.md)
+TOP_SHARE = 0.9
 # How much a style frame's age in its note (`dsp.onsets`) counts beside its pitches, in cosine
 # similarity lost from a frame just struck to one held (ages compared as log(1 + age), 0 to 1),
 # older or younger alike (BENCHMARKS.md, 'quality' and 'curves'; docs/design-notes.md).
@@ -64,10 +68,10 @@ ENVELOPE_QUANTILE = 0.65
 
 def sound_share(style_weight: float) -> float:
     """How much of each bin's log-magnitude comes from the palette: none up to a style weight of 1
-    (the reshaping alone), then rising with the log of the weight to all of it at ``FULL_AT``."""
+    (the reshaping alone), then rising with the log of the weight to ``TOP_SHARE`` at ``FULL_AT``."""
     if style_weight <= 1.0:
         return 0.0
-    return min(1.0, math.log(style_weight) / math.log(FULL_AT))
+    return TOP_SHARE * min(1.0, math.log(style_weight) / math.log(FULL_AT))
 
 
 HEARD_DB = 30.0  # how far under a frame's strongest semitone the match looks for notes

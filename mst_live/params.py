@@ -36,7 +36,7 @@ class Param:
 
 
 PARAMS: dict[str, Param] = {p.name: p for p in (
-    # up to palette.FULL_AT: there the output is the style's own sound alone, and nothing moves above it
+    # up to palette.FULL_AT: there the style's own sound has its largest share, and nothing moves above it
     Param("style_weight", 0.0, 10.0, 1.0, "float", "the style knob: 0 is the input, rebuilt exactly; up to 1 the "
           "style's balance and texture come in; from 1 to 10 the style's own sound takes over the notes played",
           midi_curve="log"),

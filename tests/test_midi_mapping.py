@@ -73,12 +73,12 @@ def test_blended_style_target_equals_the_mixed_gram():
 
 
 def test_the_style_knob_ends_where_the_styles_own_sound_has_taken_over():
-    """From FULL_AT on the output is the style's own sound alone: a range that went on past it
+    """From FULL_AT on the style's own sound has its largest share: a range that went on past it
     would offer a stretch of knob that changes nothing."""
-    from mst_live.palette import FULL_AT, sound_share
+    from mst_live.palette import FULL_AT, TOP_SHARE, sound_share
     from mst_live.params import PARAMS, validate
 
-    assert sound_share(FULL_AT) == 1.0 and sound_share(0.9 * FULL_AT) < 1.0
+    assert sound_share(FULL_AT) == TOP_SHARE and sound_share(0.9 * FULL_AT) < TOP_SHARE
     assert PARAMS["style_weight"].hi == FULL_AT and validate("style_weight", FULL_AT) == FULL_AT
     with pytest.raises(ParameterError, match=r"style_weight.*10"):
         validate("style_weight", FULL_AT + 0.5)

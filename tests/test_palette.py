@@ -17,6 +17,7 @@ from mst_live.palette import (
     FULL_AT,
     SOUNDING_DB,
     STEP_DB,
+    TOP_SHARE,
     Palette,
     PaletteSampler,
     contour_gain_db,
@@ -44,8 +45,8 @@ def _palette(y, s, **kw):
 def test_the_share_of_the_style_s_sound_rises_from_weight_1_to_the_top():
     assert sound_share(0.0) == sound_share(1.0) == 0.0
     shares = [sound_share(w) for w in (1.5, 2.0, 5.0, FULL_AT)]
-    assert all(0 < a < b for a, b in itertools.pairwise(shares)) and shares[-1] == 1.0
-    assert sound_share(100.0) == 1.0
+    assert all(0 < a < b for a, b in itertools.pairwise(shares)) and shares[-1] == TOP_SHARE < 1.0
+    assert sound_share(100.0) == TOP_SHARE
 
 
 def test_the_sampler_keeps_loud_frames_a_uniform_seeded_few(small):
@@ -383,10 +384,11 @@ def test_at_the_top_the_notes_played_come_out_in_the_style_s_sound(bright, small
     default = _render(_engine(bright, style_weight=1.0, steps=4), x)
     eng = _engine(bright, style_weight=10.0, steps=4)
     top = _render(eng, x)
-    assert to_truth(top) < 0.4 * to_truth(default) and to_truth(top) < 0.4 * to_truth(x)  # measured 2.1 dB against 11.6
+    assert to_truth(top) < 0.4 * to_truth(default) and to_truth(top) < 0.4 * to_truth(x)  # measured 3.8 dB against 11.7
     assert notes_kept(top) > 0.85
     assert np.all(np.isfinite(top)) and np.max(np.abs(top)) <= 0.98 + 1e-6
-    assert eng.stats.evaluations == 0 and eng.stats.dry_blocks == 0 and eng.stats.underruns == 0
+    # the optimiser reshapes what is left of the input's own sound in every block
+    assert eng.stats.evaluations == 4 * eng.stats.blocks and eng.stats.dry_blocks == 0 and eng.stats.underruns == 0
 
 
 def test_a_morph_at_the_top_morphs_the_instrument(bright, audio_dir, small, tmp_path):

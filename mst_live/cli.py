@@ -129,7 +129,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
             g.add_argument(par.flag, type=kind, default=par.default,
                            help=f"{par.help} ({par.default:g}, range {par.lo:g}..{par.hi:g})")
     g.add_argument("--follow", type=float, default=1.0,
-                   help="how far the output's dynamics follow the input's, 0..1 (1)")
+                   help="how far the output's dynamics follow the input's, 0..1; it steps aside as the style's "
+                        "own sound takes over above style weight 1 (1)")
     g.add_argument("--phase", choices=("input", "rebuild"), default="input",
                    help="input: the new magnitudes over the input's own phase, which keeps attacks and notes "
                    "(input; the style's own sound above style weight 1 always gets a rebuilt one); rebuild: a phase "

@@ -256,7 +256,7 @@ class StyleEngine:
             # own sound: its gains over the style's own frames only add noise
             p = replace(p, style_weight=1.0, max_change=p.max_change * (1.0 - share))
         content = torch.from_numpy(staged).to(self.device)
-        if p.steps <= 0 or (sound is not None and share >= 1.0):
+        if p.steps <= 0:
             return Restyled(content, content, share=share, exact=sound is None)
         # no bin rises above the style's envelope over the first stage's result, but each may always
         # get back its own level as played (the first stage's cuts flattened some spectra: 2.65x flatness)

@@ -9,6 +9,10 @@ from mst_live.dsp.output_chain import Blend, Follow, Level, OutputChain
 SR = 22050
 
 
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x**2)))
+
+
 def tone(n: int, amp: float = 0.5, f: float = 440.0) -> np.ndarray:
     return (amp * np.sin(2 * np.pi * f * np.arange(n) / SR)).astype(np.float32)
 
@@ -64,8 +68,7 @@ def test_follow_imposes_the_inputs_dynamics_and_is_off_at_zero():
     wet, dry = tone(4 * SR), tone(4 * SR)
     dry[2 * SR :] *= 0.1  # the player gets 20 dB softer
     followed = Follow(SR, 1.0).process(wet, dry)
-    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
-    assert rms(followed[3 * SR :]) < 0.3 * rms(followed[SR : 2 * SR])  # softer with the input
+    assert _rms(followed[3 * SR :]) < 0.3 * _rms(followed[SR : 2 * SR])  # softer with the input
     np.testing.assert_array_equal(Follow(SR, 0.0).process(wet, dry), wet)
 
 
@@ -74,11 +77,10 @@ def test_follow_steps_aside_as_the_style_s_own_sound_takes_over_and_glides_there
     gain glides (no step between samples); back at 0 it follows at once as if it never stopped."""
     wet, dry = tone(4 * SR), tone(4 * SR)
     dry[2 * SR :] *= 0.1
-    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
     aside = Follow(SR, 1.0).process(wet, dry, share=1.0)
-    np.testing.assert_allclose(rms(aside[3 * SR :]), rms(wet[3 * SR :]), rtol=1e-3)
+    np.testing.assert_allclose(_rms(aside[3 * SR :]), _rms(wet[3 * SR :]), rtol=1e-3)
     half = Follow(SR, 1.0).process(wet, dry, share=0.5)
-    assert rms(Follow(SR, 1.0).process(wet, dry)[3 * SR :]) < rms(half[3 * SR :]) < 0.9 * rms(wet[3 * SR :])
+    assert _rms(Follow(SR, 1.0).process(wet, dry)[3 * SR :]) < _rms(half[3 * SR :]) < 0.9 * _rms(wet[3 * SR :])
 
     ones, loud = np.ones(SR, np.float32), np.ones(SR, np.float32)
     loud[SR // 2 :] = 0.1  # the player gets 20 dB softer half way through, the wet signal stays

@@ -144,6 +144,11 @@ def _tones(freqs, envelope, *, seconds=1.0):
                            for f in freqs]).astype(np.float32)
 
 
+def _fade(t):
+    """A note's 5 ms fade in and out: no click to read as an onset."""
+    return np.clip(t / 0.005, 0, 1) * np.clip((t[-1] - t) / 0.005, 0, 1)
+
+
 def _played(y, s, palette, *, contour=True):
     """What ``palette`` gives for each frame of ``y``, told (or not) each frame's level in its note."""
     m = _mags(y, s)
@@ -157,8 +162,7 @@ def test_a_held_note_into_a_plucked_style_decays_and_a_struck_one_into_a_held_st
     from its start, a held style makes a decaying one hold, and a note let go stops all the same."""
     rng = np.random.default_rng(7)
     freqs = 220.0 * 2 ** (rng.integers(0, 12, 12) / 12)
-    fade = lambda t: np.clip(t / 0.005, 0, 1) * np.clip((t[-1] - t) / 0.005, 0, 1)  # noqa: E731
-    plucked, held = (_palette(_tones(freqs, lambda t, e=e: fade(t) * e(t)), small) for e in
+    plucked, held = (_palette(_tones(freqs, lambda t, e=e: _fade(t) * e(t)), small) for e in
                      (lambda t: np.exp(-3 * t), lambda t: np.ones_like(t)))
     plucked, held = (Palette(p.palette(), small, ages=p.palette_ages(), levels=p.palette_levels())
                      for p in (plucked, held))
@@ -169,17 +173,17 @@ def test_a_held_note_into_a_plucked_style_decays_and_a_struck_one_into_a_held_st
     def fall(power):  # dB from just after the attack to 0.8 s into the note
         return 10 * np.log10(power[late] / power[at + 3])
 
-    organ = np.concatenate([silence, _tones([330.0], fade, seconds=1.2)])
+    organ = np.concatenate([silence, _tones([330.0], _fade, seconds=1.2)])
     out, inp = _played(organ, small, plucked)
     assert fall(out) < -12.0 and abs(fall(inp)) < 1.0
     flat, _ = _played(organ, small, plucked, contour=False)
     np.testing.assert_allclose(flat[at + 4 : late], inp[at + 4 : late], rtol=1e-3)  # without: the level played
 
-    piano = np.concatenate([silence, _tones([330.0], lambda t: fade(t) * np.exp(-3 * t), seconds=1.2)])
+    piano = np.concatenate([silence, _tones([330.0], lambda t: _fade(t) * np.exp(-3 * t), seconds=1.2)])
     out, inp = _played(piano, small, held)
     assert fall(inp) < -15.0 and fall(out) > -6.0
 
-    damped = np.concatenate([silence, _tones([330.0], lambda t: fade(t) * np.clip((0.5 - t) / 0.01, 0, 1)
+    damped = np.concatenate([silence, _tones([330.0], lambda t: _fade(t) * np.clip((0.5 - t) / 0.01, 0, 1)
                                                * np.exp(-1 * t), seconds=1.2)])
     out, inp = _played(damped, small, held)
     assert 10 * np.log10(max(out[at + round(0.6 * rate)], 1e-30) / out[at + 10]) < -40.0  # let go: the held style stops with it
@@ -189,14 +193,13 @@ def test_a_held_note_keeps_the_style_s_typical_level_where_its_matches_are_relea
     """A held style whose notes at one pitch are short with a long quiet tail: past their end, a note
     held at that pitch matches the tails (the pitch fits, the other notes do not), yet holds at the
     level the style's notes typically have at that age, not the tails' 25 dB down."""
-    fade = lambda t: np.clip(t / 0.005, 0, 1) * np.clip((t[-1] - t) / 0.005, 0, 1)  # noqa: E731
-    tail = lambda t: fade(t) * np.where(t < 0.3, 1.0, 10 ** (-25 / 20))  # noqa: E731
-    held = _tones(220.0 * 2 ** (np.array([0, 4, 8, 12, 16, 20, 28, 32]) / 12), fade, seconds=1.2)
+    tail = lambda t: _fade(t) * np.where(t < 0.3, 1.0, 10 ** (-25 / 20))  # noqa: E731
+    held = _tones(220.0 * 2 ** (np.array([0, 4, 8, 12, 16, 20, 28, 32]) / 12), _fade, seconds=1.2)
     sampler = _palette(np.concatenate([held, _tones([880.0, 880.0], tail, seconds=1.2)]), small)
     palette = Palette(sampler.palette(), small, ages=sampler.palette_ages(), levels=sampler.palette_levels())
     rate = small.frame_rate
     at, late = round(0.25 * rate), round(1.05 * rate)
-    note = np.concatenate([np.zeros(SR // 4, np.float32), _tones([880.0], fade, seconds=1.2)])
+    note = np.concatenate([np.zeros(SR // 4, np.float32), _tones([880.0], _fade, seconds=1.2)])
     out, inp = _played(note, small, palette)
     assert abs(10 * np.log10(out[late] / out[at + 3])) < 4.0 and abs(10 * np.log10(inp[late] / inp[at + 3])) < 1.0
     monkeypatch.setattr(palette, "typical_db", None)

@@ -113,3 +113,26 @@ def test_one_network_serves_two_threads_at_once(small):
             got = list(pool.map(net, blocks))
             for g, w in zip(got, want, strict=True):
                 assert torch.equal(g, w)
+
+
+def test_a_long_product_split_over_threads_is_the_one_thread_product(small):
+    """Many columns are cut into one span a thread: the features are the same bits, the gradient
+    the same up to the order of the sums where spans meet."""
+    net = FeatureNet(small)
+    gen = torch.Generator().manual_seed(9)
+    x = torch.rand(small.n_bins, 300, generator=gen)
+    target = torch.randn(small.n_filters, 300 - small.width + 1, generator=gen)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            a = x.clone().requires_grad_(True)
+            f = net(a)
+            (f * target).sum().backward()
+            results.append((f.detach(), a.grad))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(results[0][0], results[1][0])
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(results[0][1], torch.zeros_like(results[0][1]))

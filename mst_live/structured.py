@@ -226,6 +226,8 @@ class _SpanThreads:
         with self._lock:
             want = torch.get_num_threads()
             if self._pool is None or self._size < want:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)  # its threads end once idle
                 self._pool, self._size = ThreadPoolExecutor(want, thread_name_prefix="mst-live-product"), want
             return self._pool
 
@@ -280,11 +282,13 @@ class StructuredProduct(Product):
         return self._torch
 
     def _scratch(self, columns: int) -> np.ndarray:
-        """A (D, columns) work array, kept for the next call of the same size on this thread."""
-        work = getattr(self._local, "work", None)
-        if work is None or work.shape[1] != columns:
-            work = self._local.work = np.empty((self.d, columns), dtype=np.float32)
-        return work
+        """A C-ordered (D, columns) work array on this thread's buffer, which only grows: spans of a
+        split product differ by a column and land on any thread, and a buffer kept for one size was
+        reallocated on nearly every call."""
+        buf = getattr(self._local, "work", None)
+        if buf is None or buf.size < self.d * columns:
+            buf = self._local.work = np.empty(self.d * columns, dtype=np.float32)
+        return buf[: self.d * columns].reshape(self.d, columns)
 
     def forward(self, cols: torch.Tensor) -> torch.Tensor:
         if self.use_torch:
